@@ -166,6 +166,7 @@ class Sequential:
 
     def predict(self, X) -> np.ndarray:
         """X: (N, F) -> predicted labels (N,), in the original label values."""
+        self._check_fitted()
         return self.encoder.inverse_transform(self.predict_proba(X).argmax(axis=-1))
 
     def evaluate(self, X, y) -> dict:

@@ -25,14 +25,7 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
             snapshot = model.params.copy()  # last finite weights, restored on divergence
-            loss_sum, correct = 0.0, 0
-            for idx in batches(n, batch_size, rng):
-                logits = model.forward(X[idx], train=True)
-                loss_sum += model.loss.forward(logits, Y[idx]) * (len(idx) if model.loss.reduction == "mean" else 1)
-                correct += np.count_nonzero(logits.argmax(axis=-1) == y_idx[idx])
-                model.backward(model.loss.backward())
-                model.optimizer.step(model.params, model.grads)
-            train_loss = loss_sum / n
+            train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng)
             if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
                 model.params[...] = snapshot
                 raise TrainingDiverged(
@@ -40,7 +33,7 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
                     f"the model keeps the weights from before that epoch. "
                     f"Try a lower learning rate (lr={model.optimizer.lr!r})."
                 )
-            logs = {"epoch": epoch + 1, "loss": float(train_loss), "accuracy": correct / n}
+            logs = {"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc}
             if validation is not None:
                 val_loss, val_acc = model._loss_and_accuracy(*validation)
                 logs.update(val_loss=val_loss, val_accuracy=val_acc)
@@ -48,13 +41,30 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
                 history.setdefault(key, []).append(value)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{logs['loss']:.4f}", acc=f"{logs['accuracy']:.4f}")
+                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}")
             if any([cb(model, epoch + 1, logs) for cb in callbacks]):
                 break
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
+    """One pass of minibatch steps. Returns the mean training loss and accuracy
+    over the epoch's batches (as the weights were when each batch was seen)."""
+    loss_sum, correct = 0.0, 0
+    per_row = model.loss.reduction == "mean"
+    # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
+    with np.errstate(over="ignore", invalid="ignore"):
+        for idx in batches(X.shape[0], batch_size, rng):
+            logits = model.forward(X[idx], train=True)
+            batch_loss = model.loss.forward(logits, Y[idx])
+            loss_sum += batch_loss * len(idx) if per_row else batch_loss
+            correct += np.count_nonzero(logits.argmax(axis=-1) == y_idx[idx])
+            model.backward(model.loss.backward())
+            model.optimizer.step(model.params, model.grads)
+    return float(loss_sum) / X.shape[0], correct / X.shape[0]
 
 
 def _progress(epochs, start_epoch):

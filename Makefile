@@ -1,0 +1,27 @@
+# Each target creates .venv on first use. Python 3.11+, pip and gcc are all it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/scratchnet: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/scratchnet
+	@echo "== defaults (10 trials) =="
+	$(BIN)/scratchnet train --trials 10
+	@echo "== the tutorial's seed preset (10 trials) =="
+	$(BIN)/scratchnet train --preset seed --trials 10
+
+test: $(BIN)/scratchnet
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/scratchnet
+	$(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
