@@ -1,11 +1,19 @@
 """scratchnet: neural networks from scratch on NumPy."""
 __version__ = "0.1.0"
 
-from .layers import Dense, ReLU, Softmax
-from .losses import SoftmaxCrossEntropy
+from . import datasets
+from .callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
+from .datasets import Standardizer
+from .io import load, save
+from .layers import GELU, BatchNorm1d, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from .model import MLP, Sequential
-from .optimizers import SGD
+from .optimizers import SGD, Adam, AdamW, CosineDecay, RMSprop, StepDecay
 from .train import TrainingDiverged
 
 __all__ = ["MLP", "Sequential", "Dense", "ReLU", "Softmax", "SoftmaxCrossEntropy", "SGD",
-           "TrainingDiverged", "__version__"]
+           "TrainingDiverged", "__version__",
+           "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Dropout", "BatchNorm1d",
+           "BinaryCrossEntropy", "MeanSquaredError", "Adam", "AdamW", "RMSprop",
+           "StepDecay", "CosineDecay", "EarlyStopping", "ReduceLROnPlateau",
+           "LearningRateScheduler", "Standardizer", "datasets", "save", "load"]

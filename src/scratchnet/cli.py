@@ -4,93 +4,514 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
+from pathlib import Path
 
-from . import __version__, presets
+import numpy as np
+
+from . import __version__, io, layers, losses, optimizers, presets, runs
 from .data import tutorial_moons
 from .sweep import trials
 
 EXAMPLES = """examples:
-  scratchnet train                          # moons, default settings
+  scratchnet train                          # moons, default settings, into runs/<timestamp>
   scratchnet train --preset seed --trials 100 --json
-  scratchnet train --hidden 128 64 --lr 0.05 --epochs 20
+  scratchnet train --hidden 128 64 --lr 0.05 --epochs 20 --out runs/deep
+  scratchnet train --data iris --epochs 50
+  scratchnet train --data data.csv --target label --checkpoint-every 5 --out runs/mine
+  scratchnet train --resume runs/mine       # continue an interrupted run (Ctrl-C saves one)
+  scratchnet train --config run.toml --lr 0.05   # flags override the TOML file
+  scratchnet evaluate --model runs/mine/model.npz --data test.csv
+  scratchnet predict --model runs/mine/model.npz --data new.csv --proba --output preds.csv
+  scratchnet summary --model runs/mine/model.npz
+  scratchnet plot runs/mine
+  scratchnet reproduce                      # the tutorial's experiments -> report.md
 """
 
 
+class UsageError(Exception):
+    """A command line that cannot be parsed (exit code 2, one line on stderr)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise UsageError(f"{self.prog}: error: {message} (see --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scratchnet", description="Neural networks from scratch on NumPy.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train on the tutorial's moons and report test accuracy",
+    train = sub.add_parser("train", help="train a model, report test accuracy, save a run folder",
                            epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--preset", choices=sorted(presets.PRESETS), default="default",
                        help="base settings (default: %(default)s); 'seed' is the tutorial's")
     train.add_argument("--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes")
-    train.add_argument("--activation", help="hidden activation (e.g. relu)")
-    train.add_argument("--optimizer", help="optimizer name (e.g. sgd)")
+    train.add_argument("--activation", nargs="+", metavar="NAME",
+                       help="hidden activation, one for all or one per layer: "
+                            + ", ".join(sorted(layers.ACTIVATIONS)))
+    train.add_argument("--optimizer", help="optimizer: " + ", ".join(sorted(optimizers.OPTIMIZERS)))
+    train.add_argument("--optimizer-option", nargs="+", metavar="NAME=VALUE", dest="optimizer_option",
+                       help="optimizer hyper-parameters, e.g. momentum=0.9 beta2=0.99")
     train.add_argument("--lr", type=float, help="learning rate")
     train.add_argument("--init", help="weight init: he, glorot or normal")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int, dest="batch_size")
     train.add_argument("--dtype", choices=["float64", "float32"])
+    train.add_argument("--loss", choices=sorted(losses.LOSSES),
+                       help="mse trains a regressor on a numeric target")
+    train.add_argument("--reduction", choices=["mean", "sum"], help="average or sum batch gradients")
+    train.add_argument("--label-smoothing", type=float, dest="label_smoothing")
+    train.add_argument("--weight-decay", type=float, dest="weight_decay", help="L2 penalty")
+    train.add_argument("--clipnorm", type=float, help="clip the gradient's global norm")
+    train.add_argument("--dropout", type=float, metavar="RATE", help="dropout after each hidden layer")
+    train.add_argument("--batchnorm", action="store_true", default=None, help="BatchNorm1d per hidden layer")
+    train.add_argument("--scale", action="store_true", default=None,
+                       help="standardise features (the scaler is saved with the model)")
+    train.add_argument("--validation-split", type=float, dest="validation_split", metavar="FRACTION",
+                       help="validate on this fraction of the training rows (default: the test split)")
+    train.add_argument("--early-stopping", type=int, dest="early_stopping", metavar="PATIENCE",
+                       help="stop when the validation loss has not improved for PATIENCE epochs")
     train.add_argument("--seed", type=int, default=None, help="seed for init and shuffling")
-    train.add_argument("--trials", type=int, default=1, help="independently seeded runs (default 1)")
+    train.add_argument("--trials", type=int, default=1,
+                       help="independently seeded runs (default 1); with N > 1 only statistics "
+                            "are reported (and written to --out/metrics.json if given)")
+    train.add_argument("--data", default="moons", metavar="NAME|PATH.csv",
+                       help=f"{'|'.join(runs.BUILTIN)} or a CSV file (default: moons)")
+    train.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    train.add_argument("--test-size", type=float, default=0.25, dest="test_size",
+                       help="fraction held out for testing (default 0.25; moons: the tutorial's split)")
+    train.add_argument("--out", metavar="DIR", help="run folder (default: a fresh runs/<timestamp>)")
+    train.add_argument("--checkpoint-every", type=int, default=0, dest="checkpoint_every",
+                       metavar="N", help="save DIR/checkpoint.npz every N epochs")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue RUN_DIR from its checkpoint (--epochs may raise the total)")
+    train.add_argument("--no-plots", action="store_true", dest="no_plots", help="skip the plots")
     _add_output_flags(train)
     train.set_defaults(run=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix of a saved model",
+                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    evaluate.add_argument("--data", metavar="NAME|PATH.csv",
+                          help="a built-in dataset (its test split) or a CSV with the target column "
+                               "(default: the model's own test split)")
+    evaluate.add_argument("--target", metavar="COLUMN", help="CSV target column (default: the training one)")
+    _add_output_flags(evaluate)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="predict the rows of a CSV file with a saved model",
+                             epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    predict.add_argument("--data", metavar="PATH.csv", help="rows to predict (the feature columns by name)")
+    predict.add_argument("--proba", action="store_true", help="add one probability column per class")
+    predict.add_argument("--output", metavar="PATH.csv", help="write here instead of stdout")
+    _add_output_flags(predict)
+    predict.set_defaults(run=cmd_predict)
+
+    summary = sub.add_parser("summary", help="architecture, parameter counts and training config",
+                             epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    summary.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    _add_output_flags(summary)
+    summary.set_defaults(run=cmd_summary)
+
+    reproduce = sub.add_parser("reproduce", help="the tutorial's experiments on moons, into report.md",
+                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce.add_argument("--out", metavar="DIR", help="report folder (default: a fresh runs/<timestamp>)")
+    reproduce.add_argument("--quick", action="store_true", help="fewer trials and epochs (seconds)")
+    reproduce.add_argument("--seed", type=int, default=0, help="root seed of all runs (default 0)")
+    _add_output_flags(reproduce)
+    reproduce.set_defaults(run=cmd_reproduce)
+
+    plot = sub.add_parser("plot", help="redraw the plots of a saved run",
+                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    _add_output_flags(plot)
+    plot.set_defaults(run=cmd_plot)
+
+    sweep = sub.add_parser("sweep", help="train many models over a grid or random search (moons)",
+                           epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("--preset", choices=sorted(presets.PRESETS), default="default",
+                       help="base settings (default: %(default)s); 'seed' is the tutorial's")
+    for flag, help_text in [
+            ("--hidden", "hidden sizes: 3:40 is 3..39 (3:40:2 steps by 2), 64,32 is two layers"),
+            ("--depth", "hidden layers, each of the --hidden width"),
+            ("--lr", "learning rates; with --random, LOW:HIGH is log-uniform"),
+            ("--weight-decay", "weight decays; with --random, LOW:HIGH is log-uniform"),
+            ("--batch-size", "batch sizes (ranges as --hidden)"), ("--epochs", "epochs (ranges as --hidden)"),
+            ("--activation", "activations"), ("--optimizer", "optimizers"),
+            ("--init", "weight inits"), ("--reduction", "mean or sum"), ("--dtype", "float64 or float32")]:
+        sweep.add_argument(flag, nargs="+", metavar="V", help=help_text)
+    sweep.add_argument("--trials", type=int, default=1, help="seeded models per point (default 1)")
+    sweep.add_argument("--random", type=int, metavar="N", help="random search: N points drawn from the axes")
+    sweep.add_argument("--seed", type=int, help="root seed of the sweep (default: drawn, then saved)")
+    sweep.add_argument("--out", metavar="DIR", default="runs/sweep",
+                       help="results.csv, results.json and the plot (default: %(default)s)")
+    sweep.add_argument("--resume", action="store_true", help="keep the finished groups in --out")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786")
+    sweep.add_argument("--threads", type=int, help="threads per group (default: the usable cores)")
+    sweep.add_argument("--group-size", type=int, default=None, dest="group_size",
+                       help="most models trained together in one group (default 128)")
+    sweep.add_argument("--top", type=int, default=5, help="best points to print (default 5)")
+    sweep.add_argument("--no-plot", action="store_true", dest="no_plot", help="skip the figure")
+    _add_output_flags(sweep)
+    sweep.set_defaults(run=cmd_sweep)
     return parser
 
 
 def _add_output_flags(p):
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="settings from a TOML file (top level or a [command] table); flags override it")
 
 
 def settings_from_args(args) -> dict:
     """The preset, overridden by whatever was given on the command line."""
     settings = presets.get(args.preset)
-    for key in ("activation", "optimizer", "lr", "init", "epochs", "batch_size", "dtype"):
+    for key in ("optimizer", "lr", "init", "epochs", "batch_size", "dtype", "loss", "reduction",
+                "label_smoothing", "weight_decay", "clipnorm", "dropout", "batchnorm", "scale",
+                "validation_split", "early_stopping"):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     if args.hidden is not None:
         settings["hidden"] = tuple(args.hidden)
+    if args.activation is not None:
+        settings["activation"] = args.activation[0] if len(args.activation) == 1 else args.activation
+    if getattr(args, "optimizer_option", None):
+        settings["optimizer_options"] = dict(_option(text) for text in args.optimizer_option)
     return settings
+
+
+def _option(text: str):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--optimizer-option takes NAME=VALUE, got {text!r}")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    try:
+        return name, float(value)
+    except ValueError:
+        raise ValueError(f"--optimizer-option {name} must be a number or true/false, got {value!r}") from None
 
 
 def show_progress(args) -> bool:
     return not args.quiet and not args.json and sys.stderr.isatty()
 
 
+def _count(name, value, minimum):
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+
+
 def cmd_train(args) -> dict:
+    _count("--trials", args.trials, 1)
+    _count("--checkpoint-every", args.checkpoint_every, 0)
+    progress, plots = show_progress(args), not args.no_plots
+    if args.resume:
+        fixed = [f"--{k.replace('_', '-')}" for k in RESUME_FIXED if getattr(args, k) is not None]
+        if fixed:
+            raise ValueError(f"--resume continues the run with its own settings; drop {', '.join(fixed)}")
+        run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress, plots=plots)
+        return _report_run(args, run_dir, metrics)
     settings = settings_from_args(args)
-    X_train, X_test, y_train, y_test = tutorial_moons()
-    result = trials(X_train, y_train, X_test, y_test, n=args.trials, seed=args.seed,
-                    progress=show_progress(args), **settings)
+    spec = runs.data_spec(args.data, args.target, args.test_size)
+    if args.trials > 1:
+        return _train_trials(args, settings, spec, progress)
+    config = runs.train_config(settings, spec, args.seed, args.preset, args.checkpoint_every)
+    run_dir, metrics = runs.train_run(config, args.out, progress=progress, plots=plots)
+    return _report_run(args, run_dir, metrics)
+
+
+RESUME_FIXED = ("hidden", "activation", "optimizer", "optimizer_option", "lr", "init", "batch_size",
+                "dtype", "seed", "target", "out", "loss", "reduction", "label_smoothing",
+                "weight_decay", "clipnorm", "dropout", "batchnorm", "scale", "validation_split",
+                "early_stopping")
+
+
+def _report_run(args, run_dir, metrics) -> dict:
+    test, seconds = metrics["test"], metrics["timings"]["train_seconds"]
+    config = metrics["config"]
+    accuracy = test.get("accuracy")  # None for a regressor
+    out = {"test_accuracy_mean": accuracy, "test_accuracy_std": None if accuracy is None else 0.0,
+           "trials": 1, "seconds": seconds, "test_accuracy": accuracy, "test_loss": test["loss"],
+           "epochs_trained": metrics["epochs_trained"], "run_dir": str(run_dir),
+           "preset": config["preset"], "settings": config["settings"], "seed": config["seed"]}
+    if accuracy is None:
+        out.update(test_r2=test["r2"], test_mae=test["mae"], test_rmse=test["rmse"])
+    if args.json:
+        print(json.dumps(out))
+    elif accuracy is None:
+        print(f"test R^2: {test['r2']:.4f}, RMSE {test['rmse']:.4g}, MAE {test['mae']:.4g}  "
+              f"({config['preset']} preset, {seconds:.2f} s)")
+    else:
+        print(f"test accuracy: {accuracy:.4f}  ({config['preset']} preset, {seconds:.2f} s)")
+        print(f"saved to {run_dir}/ (model.npz, history.csv, metrics.json"
+              f"{'' if args.no_plots else ', plots'})")
+    return out
+
+
+def _train_trials(args, settings, spec, progress) -> dict:
+    data = runs.load_data(spec)
+    run_dir = runs.make_run_dir(args.out) if args.out else None
+    result = trials(data.X_train, data.y_train, data.X_test, data.y_test, n=args.trials,
+                    seed=args.seed, progress=progress, **settings)
     out = {"test_accuracy_mean": result["mean"], "test_accuracy_std": result["std"],
            "trials": result["trials"], "seconds": result["seconds"], "preset": args.preset,
            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-           "test_accuracies": result["accuracies"].tolist()}
+           "data": spec, "test_accuracies": result["accuracies"].tolist()}
+    if run_dir is not None:
+        out["run_dir"] = str(run_dir)
+        io.atomic_write(run_dir / "metrics.json",
+                        lambda f: f.write(json.dumps(dict(out, library_version=__version__), indent=2)), "w")
     if args.json:
         print(json.dumps(out))
-    elif args.trials == 1:
-        print(f"test accuracy: {result['mean']:.4f}  ({args.preset} preset, {result['seconds']:.2f} s)")
     else:
         print(f"test accuracy over {args.trials} trials: mean {result['mean']:.5f}, "
               f"std {result['std']:.5f}  ({args.preset} preset, {result['seconds']:.2f} s)")
     return out
 
 
+def _require(args, *names):
+    for name in names:
+        if getattr(args, name) is None:
+            raise ValueError(f"--{name} is required (on the command line or in --config)")
+
+
+def _model_features(model) -> list[str]:
+    data = (model.training_config or {}).get("data") or {}
+    return data.get("features") or [f"x{i + 1}" for i in range(model.n_features_)]
+
+
+def cmd_evaluate(args) -> dict:
+    _require(args, "model")
+    model = io.load(args.model)
+    trained_on = (model.training_config or {}).get("data")
+    source = args.data or (trained_on or {}).get("source")
+    if source is None:
+        raise ValueError("--data is required: the model file does not say what it was trained on")
+    if source in runs.BUILTIN or args.data is None:
+        spec = trained_on if args.data is None else runs.data_spec(source)
+        data = runs.load_data(spec)
+        X, y, what = data.X_test, data.y_test, f"the test split of {Path(source).name}"
+    else:
+        target = args.target or (trained_on or {}).get("target")
+        if target is None:
+            raise ValueError("--target COLUMN is required: the model was not trained on a CSV")
+        X, y, _ = runs.read_csv(source, target, _model_features(model))
+        what = source
+    scores = runs.evaluate(model, X, y)
+    out = {"model": str(args.model), "data": what, **scores}
+    if args.json:
+        print(json.dumps(out))
+    elif "r2" in scores:
+        print(f"{what}: R^2 {scores['r2']:.4f}, RMSE {scores['rmse']:.4g}, MAE {scores['mae']:.4g}, "
+              f"MSE {scores['loss']:.4g} ({scores['n']} rows)")
+    else:
+        print(f"{what}: accuracy {scores['accuracy']:.4f}, loss {scores['loss']:.4f} ({scores['n']} rows)")
+        print("confusion matrix (rows: true, columns: predicted) for labels", scores["labels"])
+        for row in scores["confusion_matrix"]:
+            print("  " + " ".join(f"{c:6d}" for c in row))
+    return out
+
+
+def cmd_predict(args) -> dict:
+    _require(args, "model", "data")
+    model = io.load(args.model)
+    if args.proba and model.task == "regression":
+        raise ValueError("--proba is for classifiers; this model is a regressor")
+    X, _, _ = runs.read_csv(args.data, None, _model_features(model))
+    pred = model.predict(X)
+    if pred.ndim > 1:
+        raise ValueError("predict writes one value per row; this regressor has several targets")
+    probs = model.predict_proba(X) if args.proba else None
+    classes = model.classes_ if model.task != "regression" else np.array([])
+    text = runs.predictions_csv(pred, probs, classes)
+    if args.output:
+        io.atomic_write(Path(args.output), lambda f: f.write(text), "w")
+    out = {"n": int(len(pred)), "predictions": pred.tolist(), "classes": classes.tolist()}
+    if probs is not None:
+        out["probabilities"] = probs.tolist()
+    if args.output:
+        out["output"] = str(args.output)
+    if args.json:
+        print(json.dumps(out))
+    elif args.output:
+        print(f"{len(pred)} predictions written to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return out
+
+
+def cmd_summary(args) -> dict:
+    _require(args, "model")
+    header = io.read_header(args.model)
+    model = io.load(args.model)
+    out = {"model": str(args.model), "class": header["class"], "config": header["config"],
+           "layers": header["layers"], "n_features": header["n_features"],
+           "n_parameters": int(model.params.size),
+           "classes": None if model.task == "regression" else model.classes_.tolist(),
+           "epochs_trained": len(model.history.get("loss", [])), "training": header["training"],
+           "library_version": header["library_version"], "format_version": header["format_version"]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(model.summary())
+        print(f"classes: {out['classes']}" if out["classes"] is not None else "a regressor")
+        print(f"epochs trained: {out['epochs_trained']}; saved by scratchnet "
+              f"{out['library_version']} (format {out['format_version']})")
+        if header["training"]:
+            print("training config:", json.dumps(header["training"]))
+    return out
+
+
+def cmd_reproduce(args) -> dict:
+    from . import reproduce
+
+    with runs.removed_on_error(runs.make_run_dir(args.out)) as out_dir:
+        result = reproduce.run(out_dir, quick=args.quick, seed=args.seed, progress=show_progress(args))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(Path(result["report"]).read_text())
+        print(f"written to {out_dir}/ (report.md and plots) in {result['seconds']:.1f} s")
+    return result
+
+
+def cmd_plot(args) -> dict:
+    written = runs.replot(args.run_dir)
+    out = {"run_dir": args.run_dir, "files": [str(p) for p in written]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("\n".join(out["files"]))
+    return out
+
+
+SWEEP_EXAMPLES = """examples:
+  scratchnet sweep --hidden 3:40 --trials 3 --epochs 100 --batch-size 10 --preset seed --out runs/sweep
+  scratchnet sweep --hidden 8 16 32 --depth 1 2 --lr 0.05 0.1 0.2 --trials 5 --out runs/grid
+  scratchnet sweep --random 30 --lr 1e-4:1e-1 --hidden 8:129 --trials 3 --seed 0 --out runs/random
+  scratchnet sweep --hidden 3:40 --trials 3 --out runs/sweep --resume   # skip finished groups
+  scratchnet sweep --hidden 3:40 --trials 3 --scheduler tcp://HOST:8786 # on a Dask cluster
+"""
+
+
+def cmd_sweep(args) -> dict:
+    from . import sweep as sw
+
+    _count("--trials", args.trials, 1)
+    random = args.random is not None
+    axes = {name: sw.parse_axis(name, getattr(args, name), random)
+            for name in sw.AXES if getattr(args, name, None) is not None}
+    seed = args.seed
+    if seed is None and args.resume and (Path(args.out) / "results.json").exists():
+        seed = sw.load_results(args.out).config["seed"]  # the same random points again
+    if seed is None:
+        seed = sw.fresh_seed()
+    points = sw.random_search(args.random, seed=seed, **axes) if random else sw.grid(**axes)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler, timeout="20s")
+    try:
+        X_train, X_test, y_train, y_test = tutorial_moons()
+        result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials, seed=seed,
+                          preset=args.preset, out=args.out, resume=args.resume, client=client,
+                          threads=args.threads, group_size=args.group_size or sw.DEFAULT_GROUP_SIZE,
+                          progress=show_progress(args))
+    finally:
+        if client is not None:
+            client.close()
+    plots = [] if args.no_plot else sw.plot(result, Path(args.out) / "sweep.png")
+    best = result.best(args.top)
+    varying = sw.varying_axes(result)
+    out = {"out": args.out, "models": len(result.rows), "seed": seed,
+           "seconds": result.seconds, "skipped_groups": result.skipped_groups,
+           "files": [str(p) for p in result.files + plots], "best": best,
+           "points": result.summary()}
+    if args.json:
+        print(json.dumps(out))
+        return out
+    print(f"{len(result.rows)} models ({result.skipped_groups} groups kept from before) "
+          f"in {result.seconds:.2f} s, seed {seed}")
+    print(f"best {len(best)} points by mean test accuracy:")
+    for s in best:
+        where = "  ".join(f"{k}={sw.format_value(s[k])}" for k in varying) or "(one point)"
+        print(f"  {where}  {s['mean']:.4f} ± {s['std']:.4f}  (n={s['trials']})")
+    print("wrote " + ", ".join(out["files"]))
+    return out
+
+
+def apply_config(parser, args, argv):
+    """Re-parse with the TOML file's settings as defaults: the command line wins."""
+    path = Path(args.config)
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path} is not valid TOML: {e}") from None
+    values = {k: v for k, v in table.items() if not isinstance(v, dict)}
+    values.update(table.get(args.command, {}))
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = sub.choices[args.command]
+    actions = {a.dest: a for a in command._actions if a.dest not in ("help", "config", "run")}
+    defaults = {}
+    for key, value in values.items():
+        action = actions.get(key.replace("-", "_"))
+        if action is None:
+            raise ValueError(f"{path}: unknown setting {key!r} for scratchnet {args.command}; "
+                             f"valid: {', '.join(sorted(actions))}")
+        defaults[action.dest] = _config_value(action, key, value, path)
+    command.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def _config_value(action, key, value, path):
+    if action.nargs == 0:  # a flag
+        if not isinstance(value, bool):
+            raise ValueError(f"{path}: {key} must be true or false, got {value!r}")
+        return value
+    many = action.nargs in ("+", "*")
+    items = value if many and isinstance(value, list) else [value]
+    if isinstance(value, list) and not many:
+        raise ValueError(f"{path}: {key} takes one value, got a list")
+    convert = action.type or str
+    try:
+        items = [convert(str(v)) for v in items]
+    except ValueError:
+        raise ValueError(f"{path}: {key} has an invalid value {value!r}") from None
+    for v in items:
+        if action.choices is not None and v not in action.choices:
+            raise ValueError(f"{path}: {key} must be one of {', '.join(map(str, action.choices))}, got {v!r}")
+    return items if many else items[0]
+
+
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    command = "scratchnet"
     try:
+        args = parser.parse_args(argv)
+        command = f"scratchnet {args.command}"
+        if getattr(args, "config", None):
+            args = apply_config(parser, args, argv)
         args.run(args)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except runs.Interrupted as e:
+        print(f"{command}: stopped on {e}", file=sys.stderr)
+        return 128 + e.signum
     except (ValueError, TypeError, OSError) as e:
-        print(f"scratchnet {args.command}: error: {e}", file=sys.stderr)
+        message = " ".join(str(e).split())  # one line, whatever the exception held
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"scratchnet {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
     return 0
 

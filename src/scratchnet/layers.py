@@ -66,6 +66,8 @@ class Dense(Layer):
         self.units = int(units)
         self.init = initializers.check_name(init)
         self.needs_input_grad = True  # the model turns this off for its first layer
+        self.Wb = self.grad_Wb = None
+        self.buffers = {}
 
     def param_shapes(self, n_in):
         return {"W": (n_in, self.units), "b": (self.units,)}
@@ -76,19 +78,45 @@ class Dense(Layer):
     def init_params(self, params, rng):
         initializers.initialize(self.init, params["W"], params["b"], rng)
 
+    def bind(self, params, grads):
+        super().bind(params, grads)
+        # One model whose b directly follows W in the flat array: [W; b] is one
+        # (F_in + 1, units) matrix, and x @ W + b = [x, 1] @ [W; b]. The bias then
+        # rides along in the matrix product, and so does its gradient:
+        # [x, 1]^T g = [grad_W; grad_b]. Training steps use this (two NumPy calls fewer).
+        self.Wb = _stacked(params["W"], params["b"])
+        self.grad_Wb = _stacked(grads["W"], grads["b"])
+        self.buffers = {}
+
     def forward(self, x, train=False):
-        self.x = x
-        out = np.matmul(x, self.params["W"])
+        W = self.params["W"]
+        self.x, self.x1 = x, None
+        if train and self.Wb is not None and x.ndim == 2 and x.dtype == W.dtype:
+            # [x, 1], the output and the input gradient live in buffers reused by
+            # every step of this batch shape
+            bufs = self.buffers.get(x.shape) or _new_buffers(self.buffers, x.shape, (
+                np.ones((len(x), x.shape[1] + 1), x.dtype), np.empty((len(x), self.units), x.dtype),
+                np.empty_like(x)))
+            self.x1, out, self.grad_in = bufs
+            self.x1[:, :-1] = x
+            return np.dot(self.x1, self.Wb, out=out)
+        out = np.matmul(x, W)
         out += self.params["b"][..., None, :]
         return out
 
     def backward(self, grad_out):
         # grad_W = x^T g and grad_b = sum_rows g  (eq. 15-16, per model)
-        np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.grads["W"])
-        np.sum(grad_out, axis=-2, out=self.grads["b"])
+        W = self.params["W"]
+        if self.x1 is None:
+            np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.grads["W"])
+            np.add.reduce(grad_out, axis=-2, out=self.grads["b"])
+            if not self.needs_input_grad:
+                return None
+            return np.matmul(grad_out, W.swapaxes(-1, -2))
+        np.dot(self.x1.T, grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
         if not self.needs_input_grad:
             return None
-        return np.matmul(grad_out, self.params["W"].swapaxes(-1, -2))
+        return np.dot(grad_out, W.T, out=self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
@@ -97,13 +125,24 @@ class Dense(Layer):
 class ReLU(Layer):
     """max(0, x) (eq. 3-4). Does not modify its input; gradient gate is x > 0."""
 
+    def __init__(self):
+        super().__init__()
+        self.buffers = {}
+
     def forward(self, x, train=False):
-        self.out = np.maximum(x, 0)
+        out = None
+        if train:  # into a buffer reused by every step of this batch shape
+            out = self.buffers.get(x.shape)
+            if out is None or out.dtype != x.dtype:
+                out = _new_buffers(self.buffers, x.shape, np.empty_like(x))
+        self.out = np.maximum(x, 0, out=out)
         return self.out
 
     def backward(self, grad_out):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
-        return grad_out * (self.out > 0)
+        # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
+        gate = np.sign(self.out)
+        return np.multiply(grad_out, gate, out=gate)
 
 
 class Softmax(Layer):
@@ -123,6 +162,28 @@ class Softmax(Layer):
         return s * (grad_out - np.sum(grad_out * s, axis=-1, keepdims=True))
 
 
+def _stacked(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The (F_in + 1, units) view [W; b] when W (F_in, units) and b (units,) are
+    adjacent in memory, else None (e.g. in a model group)."""
+    if W.ndim != 2 or not (W.flags.c_contiguous and b.flags.c_contiguous):
+        return None
+    if W.base is None or b.base is not W.base or b.shape != W.shape[1:]:
+        return None  # not two views of one flat array
+    if b.ctypes.data != W.ctypes.data + W.nbytes:
+        return None
+    return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]))
+
+
+def _new_buffers(buffers: dict, shape: tuple, new):
+    """Keep ``new`` as the training-step buffers for inputs of ``shape``; a few shapes
+    at most (a full and a last batch, typically). What a training step returns is
+    only valid until the next step of that shape; inference never uses buffers."""
+    if len(buffers) >= 4:
+        buffers.clear()
+    buffers[shape] = new
+    return new
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Stable softmax over the last axis. logits: (..., C) -> probs: (..., C)."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -131,8 +192,183 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return probs
 
 
-ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU}
-LAYERS: dict[str, type[Layer]] = {"Dense": Dense, "ReLU": ReLU, "Softmax": Softmax}
+class LeakyReLU(Layer):
+    """x where x > 0, else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x, train=False):
+        self.slope = np.where(x > 0, 1.0, self.negative_slope).astype(x.dtype, copy=False)
+        return x * self.slope
+
+    def backward(self, grad_out):
+        return grad_out * self.slope
+
+    def config(self):
+        return {"type": "LeakyReLU", "negative_slope": self.negative_slope}
+
+
+class Sigmoid(Layer):
+    """1 / (1 + exp(-x)); backward uses s * (1 - s)."""
+
+    def forward(self, x, train=False):
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, grad_out):
+        return grad_out * self.out * (1 - self.out)
+
+
+class Tanh(Layer):
+    """tanh(x); backward uses 1 - tanh(x)^2."""
+
+    def forward(self, x, train=False):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad_out):
+        return grad_out * (1 - self.out * self.out)
+
+
+class GELU(Layer):
+    """The tanh approximation of GELU (torch's ``GELU(approximate="tanh")``):
+    0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+
+    C = float(np.sqrt(2 / np.pi))  # a Python float keeps float32 inputs float32
+
+    def __init__(self, approximate: str = "tanh"):
+        super().__init__()
+        if approximate != "tanh":
+            raise ValueError(f"GELU supports approximate='tanh' only, got {approximate!r}")
+
+    def forward(self, x, train=False):
+        self.x = x
+        self.t = np.tanh(self.C * (x + 0.044715 * x**3))
+        return 0.5 * x * (1 + self.t)
+
+    def backward(self, grad_out):
+        x, t = self.x, self.t
+        du_dx = self.C * (1 + 3 * 0.044715 * x * x)
+        return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+
+    def config(self):
+        return {"type": "GELU", "approximate": "tanh"}
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Stable logistic function: exp is only ever taken of -|x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability ``rate`` and
+    scale the rest by 1 / (1 - rate); at inference (``train=False``) the identity.
+
+    Its random stream is spawned from the model's init stream at build time
+    (or set ``layer.rng`` yourself)."""
+
+    def __init__(self, rate: float = 0.5):
+        super().__init__()
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.rng = None
+
+    def init_params(self, params, rng):
+        self.rng = rng.spawn(1)[0]
+
+    def forward(self, x, train=False):
+        if not train or self.rate == 0:
+            self.mask = None
+            return x
+        if self.rng is None:
+            raise RuntimeError("Dropout has no random stream: build the model or set layer.rng")
+        keep = self.rng.random(x.shape) >= self.rate
+        self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
+        return x * self.mask
+
+    def backward(self, grad_out):
+        return grad_out if self.mask is None else grad_out * self.mask
+
+    def config(self):
+        return {"type": "Dropout", "rate": self.rate}
+
+
+class BatchNorm1d(Layer):
+    """Batch normalisation over the batch axis (-2), as torch's ``BatchNorm1d``.
+
+    Training: x_hat = (x - mean_B) / sqrt(var_B + eps) with the biased batch
+    variance, out = gamma * x_hat + beta, and the running statistics move by
+    ``momentum`` towards the batch mean and the *unbiased* batch variance.
+    Inference (``train=False``) normalises with the running statistics.
+
+    gamma, beta: (F,) parameters. ``buffers`` holds running_mean, running_var (F,)
+    (with a leading (M,) in a model group): state that is not trained but must
+    be saved with the model.
+    """
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm1d momentum must be in [0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def param_shapes(self, n_in):
+        return {"gamma": (n_in,), "beta": (n_in,)}
+
+    def init_params(self, params, rng):
+        params["gamma"][...] = 1
+        params["beta"][...] = 0
+
+    def bind(self, params, grads):
+        super().bind(params, grads)
+        gamma = params["gamma"]
+        self.buffers = {"running_mean": np.zeros_like(gamma), "running_var": np.ones_like(gamma)}
+
+    def forward(self, x, train=False):
+        gamma, beta = self.params["gamma"][..., None, :], self.params["beta"][..., None, :]
+        self.train = train
+        if train:
+            n = x.shape[-2]
+            mean = x.mean(axis=-2, keepdims=True)
+            var = x.var(axis=-2, keepdims=True)
+            m = self.momentum
+            self.buffers["running_mean"][...] = (1 - m) * self.buffers["running_mean"] + m * mean[..., 0, :]
+            unbiased = var[..., 0, :] * (n / max(n - 1, 1))
+            self.buffers["running_var"][...] = (1 - m) * self.buffers["running_var"] + m * unbiased
+        else:
+            mean = self.buffers["running_mean"][..., None, :]
+            var = self.buffers["running_var"][..., None, :]
+        self.inv_std = 1 / np.sqrt(var + self.eps)
+        self.x_hat = (x - mean) * self.inv_std
+        return gamma * self.x_hat + beta
+
+    def backward(self, grad_out):
+        x_hat = self.x_hat
+        np.sum(grad_out * x_hat, axis=-2, out=self.grads["gamma"])
+        np.sum(grad_out, axis=-2, out=self.grads["beta"])
+        g = grad_out * self.params["gamma"][..., None, :]  # dL/dx_hat
+        if not self.train:  # fixed statistics: an affine map
+            return g * self.inv_std
+        # the batch mean and variance depend on x too:
+        # dx = inv_std * (g - mean_B(g) - x_hat * mean_B(g * x_hat))
+        return self.inv_std * (g - g.mean(axis=-2, keepdims=True)
+                               - x_hat * (g * x_hat).mean(axis=-2, keepdims=True))
+
+    def config(self):
+        return {"type": "BatchNorm1d", "momentum": self.momentum, "eps": self.eps}
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid,
+                                       "tanh": Tanh, "gelu": GELU, "softmax": Softmax}
+LAYERS: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
+    Dense, ReLU, Softmax, LeakyReLU, Sigmoid, Tanh, GELU, Dropout, BatchNorm1d)}
 
 
 def activation(name: str) -> Layer:

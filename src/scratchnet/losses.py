@@ -3,31 +3,40 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import sigmoid
+
 
 class SoftmaxCrossEntropy:
     """Softmax followed by cross-entropy (eq. 9, 13-14), fused.
 
-    forward(logits (..., B, C), targets (..., B, C) one-hot) -> loss, a float
-    (or (M,) for a model group). backward() -> dL/dlogits = (probs - targets) / B,
-    or without the 1/B when ``reduction="sum"`` (the tutorial's summed gradient).
+    forward(logits (..., B, C), targets (..., B, C) one-hot or (..., B) class
+    indices) -> loss, a float (or (M,) for a model group).
+    backward() -> dL/dlogits = (probs - targets) / B, or without the 1/B when
+    ``reduction="sum"`` (the tutorial's summed gradient).
+    ``label_smoothing`` = e mixes the targets with the uniform distribution,
+    (1 - e) * onehot + e / C, as torch's ``CrossEntropyLoss(label_smoothing=e)``.
     The log-probabilities come from log-sum-exp, so a probability of 0 never
     reaches a log and logits of +-1e4 give a finite loss.
     """
 
-    def __init__(self, reduction: str = "mean"):
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        self.reduction = reduction
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        self.reduction = check_reduction(reduction)
+        if isinstance(label_smoothing, bool) or not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: np.ndarray, targets: np.ndarray):
-        shifted = logits - logits.max(axis=-1, keepdims=True)
+        if self.label_smoothing or targets.ndim < logits.ndim:
+            targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
+        # ufunc methods and vecdot: one NumPy call per operation, as this runs every step
+        shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=-1, keepdims=True)
-        self.probs = exp / sum_exp
+        sum_exp = np.add.reduce(exp, axis=-1, keepdims=True)
+        self.probs = np.divide(exp, sum_exp, out=exp)
         self.targets = targets
         # -log p_target = log(sum exp) - shifted_target, per row
-        nll = np.log(sum_exp[..., 0]) - np.sum(shifted * targets, axis=-1)
-        loss = nll.sum(axis=-1)
+        nll = np.log(sum_exp[..., 0]) - np.vecdot(shifted, targets)
+        loss = np.add.reduce(nll, axis=-1)
         if self.reduction == "mean":
             loss = loss / logits.shape[-2]
         return loss
@@ -38,14 +47,109 @@ class SoftmaxCrossEntropy:
             grad /= grad.shape[-2]
         return grad
 
+    def gradient(self, logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """dL/dlogits (..., B, C) without the loss value: what a training step needs.
+        probs = exp(logits - logsumexp(logits)), with the log-sum-exp from one
+        stable ``np.logaddexp.reduce``: two NumPy calls fewer than shift-exp-normalise."""
+        if self.label_smoothing or targets.ndim < logits.ndim:
+            targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
+        grad = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+        np.exp(grad, out=grad)
+        grad -= targets
+        if self.reduction == "mean":
+            grad /= grad.shape[-2]
+        return grad
+
+    def soft_targets(self, targets, n_classes, dtype):
+        """Class indices (..., B) or one-hot (..., B, C) -> smoothed targets (..., B, C)."""
+        if targets.ndim and targets.dtype.kind in "iu":
+            targets = (targets[..., None] == np.arange(n_classes)).astype(dtype)
+        e = self.label_smoothing
+        return targets * (1 - e) + e / n_classes if e else targets
+
     def config(self) -> dict:
-        return {"type": "SoftmaxCrossEntropy", "reduction": self.reduction}
+        return {"type": "SoftmaxCrossEntropy", "reduction": self.reduction,
+                "label_smoothing": self.label_smoothing}
 
 
-LOSSES = {"softmax_cross_entropy": SoftmaxCrossEntropy}
+class BinaryCrossEntropy:
+    """Sigmoid followed by binary cross-entropy on one logit per row, fused
+    (torch's ``BCEWithLogitsLoss``).
+
+    forward(logits (..., B, 1), targets (..., B, 1) in [0, 1]) -> loss.
+    Per element: max(z, 0) - z * y + log(1 + exp(-|z|)), which never takes exp of
+    a large positive number nor log of 0. backward() -> (sigmoid(z) - y) / (B * K).
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, logits, targets):
+        z = logits
+        self.targets = targets
+        self.probs = sigmoid(z)
+        elementwise = np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z)))
+        return _reduce(elementwise, self.reduction)
+
+    def backward(self):
+        grad = self.probs - self.targets
+        if self.reduction == "mean":
+            grad /= grad.shape[-2] * grad.shape[-1]
+        return grad
+
+    def config(self):
+        return {"type": "BinaryCrossEntropy", "reduction": self.reduction}
+
+
+class MeanSquaredError:
+    """Squared error (torch's ``MSELoss``): forward(outputs (..., B, K),
+    targets (..., B, K)) -> mean (or sum) of (outputs - targets)^2 over B and K.
+    backward() -> 2 (outputs - targets) / (B * K)."""
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, outputs, targets):
+        self.diff = outputs - targets
+        return _reduce(self.diff * self.diff, self.reduction)
+
+    def backward(self):
+        grad = 2 * self.diff
+        if self.reduction == "mean":
+            grad /= grad.shape[-2] * grad.shape[-1]
+        return grad
+
+    def config(self):
+        return {"type": "MeanSquaredError", "reduction": self.reduction}
+
+
+def check_reduction(reduction):
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    return reduction
+
+
+def _reduce(elementwise, reduction):
+    """Sum (or mean) over the batch and output axes, keeping a model axis."""
+    total = elementwise.sum(axis=(-2, -1))
+    return total / (elementwise.shape[-2] * elementwise.shape[-1]) if reduction == "mean" else total
+
+
+LOSSES = {"softmax_cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
+          "mse": MeanSquaredError}
 
 
 def get(name: str, **kwargs):
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid: {', '.join(sorted(LOSSES))}")
     return LOSSES[name](**kwargs)
+
+
+def from_config(cfg: dict):
+    """Rebuild a loss from its ``config()``."""
+    cfg = dict(cfg)
+    by_type = {cls.__name__: cls for cls in LOSSES.values()}
+    kind = cfg.pop("type", None)
+    if kind not in by_type:
+        raise ValueError(f"unknown loss type {kind!r}; valid: {', '.join(sorted(by_type))}")
+    return by_type[kind](**cfg)

@@ -5,8 +5,10 @@ import numpy as np
 
 from . import layers as L
 from . import losses, optimizers
+from .callbacks import EarlyStopping
 from .data import LabelEncoder, check_X, one_hot
-from .train import run_epochs
+from .datasets import Standardizer
+from .train import predicted_index, run_epochs
 
 DTYPES = ("float32", "float64")
 
@@ -36,29 +38,101 @@ def check_positive(name, value, kind=float, allow_zero=False):
     return value
 
 
+def regression_targets(y, dtype) -> np.ndarray:
+    """Regression targets (N,) or (N, K) -> (N, K) finite numbers in ``dtype``;
+    NaN or inf is refused here, before any training."""
+    try:
+        Y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("y must be numbers for a regression model (loss='mse')") from None
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2 or Y.shape[0] == 0:
+        raise ValueError(f"y must have shape (N,) or (N, K) with N > 0, got {np.shape(y)}")
+    if not np.isfinite(Y).all():
+        raise ValueError("y contains NaN or inf: regression targets must be finite numbers")
+    return Y.astype(dtype, copy=False)
+
+
+def _to_config(value, name="value"):
+    """A constructor argument as JSON: layers and seed sequences become tagged dicts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_config(v, name) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.dtype, type)) and _is_dtype_like(value):
+        return np.dtype(value).name
+    if isinstance(value, L.Layer):
+        return {"layer": value.config()}
+    if isinstance(value, np.random.SeedSequence):
+        return {"seed_sequence": {"entropy": value.entropy, "spawn_key": list(value.spawn_key)}}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _to_config(v, name) for k, v in value.items()}}
+    raise TypeError(f"cannot describe {name}={value!r} as a config: pass names, numbers or layers")
+
+
+def _from_config(value):
+    if isinstance(value, list):
+        return [_from_config(v) for v in value]
+    if isinstance(value, dict):
+        (tag, inner), = value.items()
+        if tag == "layer":
+            return L.from_config(inner)
+        if tag == "seed_sequence":
+            return np.random.SeedSequence(inner["entropy"], spawn_key=inner["spawn_key"])
+        return {k: _from_config(v) for k, v in inner.items()}
+    return value
+
+
 class Sequential:
-    """A stack of layers trained as a classifier with softmax cross-entropy.
+    """A stack of layers trained as a classifier (softmax or binary cross-entropy)
+    or a regressor (mean squared error, linear output).
 
     Parameters live in one flat array ``params`` (and gradients in ``grads``);
     each layer's ``W``/``b`` are views into it. Built on the first ``fit``.
 
     Args:
-        layers: list of ``Layer``; the last one's output width is the number of classes.
-        optimizer, lr: optimizer name and learning rate.
+        layers: list of ``Layer``; the last one's output width is the number of
+            classes (1 for binary cross-entropy, the number of targets for "mse").
+        optimizer, lr: optimizer name ("sgd", "momentum", "nesterov", "rmsprop",
+            "adam", "adamw") and learning rate.
         reduction: "mean" (gradients averaged over the batch) or "sum" (the tutorial's).
         dtype: "float64" or "float32", used end to end.
         seed: int, SeedSequence or None. Derives the init and shuffle streams.
+        loss: "softmax_cross_entropy", "binary_cross_entropy" (one sigmoid logit,
+            two classes) or "mse" (regression).
+        label_smoothing: for softmax cross-entropy only.
+        weight_decay: L2 penalty, added to the gradient as ``wd * theta`` (AdamW: decoupled).
+        clipnorm: clip the gradient to this global L2 norm before each step.
+        optimizer_options: further optimizer hyper-parameters, e.g.
+            ``{"momentum": 0.9, "nesterov": True}`` or ``{"beta2": 0.99}``.
+        scale: standardise the features with a ``Standardizer`` fitted on the
+            training rows at the first ``fit``; kept as ``self.scaler`` (else None).
     """
 
     def __init__(self, layers, *, optimizer="sgd", lr=0.01, reduction="mean",
-                 dtype="float64", seed=None):
+                 dtype="float64", seed=None, loss="softmax_cross_entropy", label_smoothing=0.0,
+                 weight_decay=0.0, clipnorm=None, optimizer_options=None, scale=False):
         self.layers = list(layers)
         for layer in self.layers:
             if not isinstance(layer, L.Layer):
                 raise TypeError(f"layers must be Layer instances, got {layer!r}")
         self.lr = check_positive("lr", lr)
-        self.optimizer = optimizers.get(optimizer, lr=lr)
-        self.loss = losses.get("softmax_cross_entropy", reduction=reduction)
+        options = dict(optimizer_options or {}, weight_decay=weight_decay, clipnorm=clipnorm)
+        try:
+            self.optimizer = optimizers.get(optimizer, lr=lr, **options)
+        except TypeError as e:
+            raise ValueError(f"optimizer_options {optimizer_options!r} do not fit "
+                             f"optimizer {optimizer!r}: {e}") from None
+        if label_smoothing and loss != "softmax_cross_entropy":
+            raise ValueError(f"label_smoothing applies to softmax_cross_entropy, not loss={loss!r}")
+        extra = {"label_smoothing": label_smoothing} if loss == "softmax_cross_entropy" else {}
+        self.loss = losses.get(loss, reduction=reduction, **extra)
+        self.task = "regression" if loss == "mse" else "classification"
+        self.scale = bool(scale)
+        self.scaler = None
         self.dtype = check_dtype(dtype)
         self.seed = seed
         seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -68,6 +142,32 @@ class Sequential:
         self.history: dict[str, list] = {}
         self.params = None
         self.encoder = None
+        self.n_targets_, self._y_1d = None, True  # set by a regressor's first fit
+
+    # -- configuration (for scratchnet.io) ------------------------------------------
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._init_args = (args, kwargs)  # what get_config describes, for any subclass
+        return self
+
+    def get_config(self) -> dict:
+        """The constructor's arguments, JSON-able: ``type(self).from_config(cfg)`` is
+        an unfitted twin (same layers, settings and seed). Layers become their
+        ``config()``; a seed of None becomes the entropy it drew."""
+        import inspect
+
+        bound = inspect.signature(type(self).__init__).bind(self, *self._init_args[0],
+                                                              **self._init_args[1])
+        bound.apply_defaults()
+        args = dict(bound.arguments)
+        del args["self"]
+        if args.get("seed", 0) is None:
+            args["seed"] = self.seed_entropy
+        return {name: _to_config(value, name) for name, value in args.items()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        return cls(**{name: _from_config(value) for name, value in config.items()})
 
     # -- building -----------------------------------------------------------------
     @property
@@ -119,71 +219,154 @@ class Sequential:
 
     # -- training and inference -----------------------------------------------------
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, *, validation_data=None,
-            callbacks=(), progress: bool = False):
-        """Train on X (N, F) and labels y (N,) of any values. Returns ``self``.
+            validation_split: float = 0.0, early_stopping=None, callbacks=(),
+            progress: bool = False):
+        """Train on X (N, F) and y: labels (N,) of any values for a classifier,
+        numbers (N,) or (N, K) for a regressor. Returns ``self``.
 
-        Training continues from the current weights when called again."""
+        validation_data: (X_val, y_val) scored after every epoch, or
+        validation_split: the fraction of (X, y) held out for that, drawn at random.
+        early_stopping: a patience (int) or an ``EarlyStopping``: stop when the
+        validation loss stops improving and keep the best epoch's weights.
+        callbacks: called as ``cb(model, epoch, logs)`` after each epoch (see
+        ``scratchnet.callbacks``). Training continues from the current weights
+        when called again."""
         check_positive("epochs", epochs, int)
         check_positive("batch_size", batch_size, int)
         X = check_X(X, self.n_features_ if self.built else None, self.dtype)
-        if self.encoder is None:
-            self.encoder = LabelEncoder().fit(y)
-        y_idx = self.encoder.transform(y)
-        if len(y_idx) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y_idx)} labels")
-        n_classes = len(self.encoder.classes_)
+        Y, y_idx = self._targets(y, len(X), fitting=True)
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("pass validation_data or validation_split, not both")
+            (X, Y, y_idx), validation_data = self._split(X, Y, y_idx, validation_split)
+        if self.scale and self.scaler is None:
+            self.scaler = Standardizer().fit(X)
+        X = self._scaled(X)
         if not self.built:
-            self._prepare(n_classes)
+            self._prepare(Y.shape[-1])
             self.build(X.shape[1])
-        if self.n_outputs_ < n_classes:
-            raise ValueError(
-                f"the last layer has {self.n_outputs_} outputs but y has {n_classes} classes")
+        self._check_outputs(Y.shape[-1])
         if batch_size > len(X):
             raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
         validation = None
-        if validation_data is not None:
+        if isinstance(validation_data, tuple) and len(validation_data) == 3:  # already split
+            X_val, Y_val, y_val_idx = validation_data
+            validation = (self._scaled(X_val), Y_val, y_val_idx)
+        elif validation_data is not None:
             X_val, y_val = validation_data
-            X_val = check_X(X_val, self.n_features_, self.dtype, name="X_val")
-            validation = (X_val, self.encoder.transform(y_val))
-        Y = one_hot(y_idx, self.n_outputs_, self.dtype)
+            X_val = self._scaled(check_X(X_val, self.n_features_, self.dtype, name="X_val"))
+            validation = (X_val, *self._targets(y_val, len(X_val)))
+        callbacks = list(callbacks)
+        if early_stopping is not None:
+            if validation is None:
+                raise ValueError("early_stopping watches the validation loss: "
+                                 "pass validation_data or validation_split")
+            if not isinstance(early_stopping, EarlyStopping):
+                early_stopping = EarlyStopping(patience=early_stopping)
+            callbacks.append(early_stopping)
         run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
                    rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
                    progress=progress, start_epoch=len(self.history.get("loss", [])))
         return self
 
-    def _prepare(self, n_classes: int) -> None:
-        """Hook for subclasses to finish their layers once the classes are known."""
+    def _targets(self, y, n_rows, fitting=False):
+        """y as the loss wants it: (Y (N, outputs) in the model's dtype, class
+        indices (N,) or None for regression). Fits the label encoder when fitting."""
+        if self.task == "regression":
+            Y = regression_targets(y, self.dtype)
+            if fitting and self.n_targets_ is None:
+                self.n_targets_ = Y.shape[1]
+                self._y_1d = np.ndim(y) == 1
+            y_idx = None
+        else:
+            if self.encoder is None:
+                self.encoder = LabelEncoder().fit(y)
+            y_idx = self.encoder.transform(y)
+            n_classes = len(self.encoder.classes_)
+            if isinstance(self.loss, losses.BinaryCrossEntropy):
+                if n_classes > 2:
+                    raise ValueError(f"binary_cross_entropy needs 2 classes, y has {n_classes}: "
+                                     f"use softmax_cross_entropy")
+                Y = y_idx[:, None].astype(self.dtype)
+            else:
+                Y = one_hot(y_idx, max(n_classes, self.n_outputs_ if self.built else 0), self.dtype)
+        if len(Y) != n_rows:
+            raise ValueError(f"X has {n_rows} rows but y has {len(Y)} "
+                             f"{'targets' if y_idx is None else 'labels'}")
+        return Y, y_idx
+
+    def _check_outputs(self, n_out):
+        if self.n_outputs_ < n_out or (self.task == "regression" and self.n_outputs_ != n_out):
+            what = "targets" if self.task == "regression" else "classes"
+            raise ValueError(f"the last layer has {self.n_outputs_} outputs but y has {n_out} {what}")
+
+    def _split(self, X, Y, y_idx, fraction):
+        """Hold out a random ``fraction`` of the rows: returns (train, validation) triples."""
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise ValueError(f"validation_split must be a fraction in (0, 1), got {fraction!r}")
+        n_val = int(round(len(X) * fraction))
+        if not 0 < n_val < len(X):
+            raise ValueError(f"validation_split={fraction} of {len(X)} rows leaves "
+                             f"{n_val} for validation and {len(X) - n_val} for training")
+        order = self.shuffle_rng.permutation(len(X))
+        parts = [order[n_val:], order[:n_val]]
+        return [(X[i], Y[i], None if y_idx is None else y_idx[i]) for i in parts]
+
+    def _scaled(self, X):
+        return X if self.scaler is None else self.scaler.transform(X, self.dtype)
+
+    def _prepare(self, n_outputs: int) -> None:
+        """Hook for subclasses to finish their layers once the output width is known."""
 
     def _check_fitted(self):
-        if not self.built or self.encoder is None:
+        fitted = self.n_targets_ is not None if self.task == "regression" else self.encoder is not None
+        if not self.built or not fitted:
             raise RuntimeError("this model is not fitted yet: call fit(X, y) first")
+
+    def _inputs(self, X):
+        self._check_fitted()
+        return self._scaled(check_X(X, self.n_features_, self.dtype))
 
     def predict_proba(self, X) -> np.ndarray:
         """X: (N, F) -> class probabilities (N, C), columns in ``classes_`` order."""
-        self._check_fitted()
-        X = check_X(X, self.n_features_, self.dtype)
-        return L.softmax(self.forward(X))
+        if self.task == "regression":
+            raise AttributeError("predict_proba is for classifiers; this model is a regressor")
+        logits = self.forward(self._inputs(X))
+        if logits.shape[-1] == 1:  # one sigmoid logit: P(class 1)
+            p = L.sigmoid(logits)
+            return np.concatenate([1 - p, p], axis=-1)
+        return L.softmax(logits)
 
     def predict(self, X) -> np.ndarray:
-        """X: (N, F) -> predicted labels (N,), in the original label values."""
-        self._check_fitted()
-        return self.encoder.inverse_transform(self.predict_proba(X).argmax(axis=-1))
+        """X: (N, F) -> predicted labels (N,) in the original label values, or for a
+        regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets)."""
+        if self.task == "regression":
+            out = self.forward(self._inputs(X))
+            return out[:, 0] if self._y_1d else out
+        probs = self.predict_proba(X)
+        return self.encoder.inverse_transform(probs.argmax(axis=-1))
 
     def evaluate(self, X, y) -> dict:
-        """Mean cross-entropy and accuracy on (X, y): {"loss": float, "accuracy": float}."""
-        self._check_fitted()
-        X = check_X(X, self.n_features_, self.dtype)
-        y_idx = self.encoder.transform(y)
-        if len(y_idx) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y_idx)} labels")
-        loss, acc = self._loss_and_accuracy(X, y_idx)
+        """The mean loss and, for a classifier, the accuracy on (X, y):
+        {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}."""
+        X = self._inputs(X)
+        Y, y_idx = self._targets(y, len(X))
+        loss, acc = self._loss_and_accuracy(X, Y, y_idx)
+        if self.task == "regression":
+            pred = self.forward(X)
+            ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2)
+            r2 = 1 - np.sum((Y - pred) ** 2) / ss_tot if ss_tot > 0 else float("nan")
+            return {"loss": loss, "r2": float(r2)}
         return {"loss": loss, "accuracy": acc}
 
-    def _loss_and_accuracy(self, X, y_idx):
+    def _loss_and_accuracy(self, X, Y, y_idx):
+        """Mean loss and accuracy (None for regression) of inputs ready for the network."""
         logits = self.forward(X)
-        mean_ce = losses.SoftmaxCrossEntropy("mean")
-        loss = mean_ce.forward(logits, one_hot(y_idx, self.n_outputs_, self.dtype))
-        return float(loss), float(np.mean(logits.argmax(axis=-1) == y_idx))
+        mean_loss = losses.from_config({**self.loss.config(), "reduction": "mean"})
+        loss = float(mean_loss.forward(logits, Y))
+        if y_idx is None:
+            return loss, None
+        return loss, float(np.mean(predicted_index(logits) == y_idx))
 
     @property
     def classes_(self) -> np.ndarray:
@@ -210,24 +393,45 @@ class Sequential:
 
 
 class MLP(Sequential):
-    """A multilayer perceptron classifier: (Dense -> activation) per hidden layer,
-    then a Dense output layer sized to the number of classes at the first ``fit``.
+    """A multilayer perceptron: per hidden layer Dense -> [BatchNorm1d] ->
+    activation -> [Dropout], then a Dense output layer sized at the first ``fit``
+    (to the number of classes, 1 for binary cross-entropy, or the number of
+    regression targets for ``loss="mse"``, whose output stays linear).
+
+    ``activation`` is one name for every hidden layer or a list with one per layer.
+    Other keywords are ``Sequential``'s.
 
     >>> MLP(hidden=(64,), lr=0.1, seed=0).fit(X, y, epochs=10, batch_size=32).predict(X)
+    >>> MLP(hidden=(64, 32), activation=["gelu", "tanh"], optimizer="adam", lr=1e-3,
+    ...     loss="mse", scale=True).fit(X, y_real, validation_split=0.2, early_stopping=10)
     """
 
     def __init__(self, hidden=(64,), activation="relu", optimizer="sgd", lr=0.1,
-                 init="he", dtype="float64", seed=None, reduction="mean"):
+                 init="he", dtype="float64", seed=None, reduction="mean", *,
+                 loss="softmax_cross_entropy", label_smoothing=0.0, weight_decay=0.0,
+                 clipnorm=None, optimizer_options=None, dropout=0.0, batchnorm=False,
+                 scale=False):
         hidden = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden)
         for h in hidden:
             check_positive("hidden size", h, int)
-        L.activation(activation)  # validates the name
+        acts = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
+        if len(acts) != len(hidden):
+            raise ValueError(f"activation has {len(acts)} names for {len(hidden)} hidden layers")
+        for name in acts:
+            L.activation(name)  # validates the name
         self.hidden, self.activation, self.init = hidden, activation, init
         layers = []
-        for h in hidden:
-            layers += [L.Dense(h, init=init), L.activation(activation)]
+        for h, name in zip(hidden, acts):
+            layers.append(L.Dense(h, init=init))
+            if batchnorm:
+                layers.append(L.BatchNorm1d())
+            layers.append(L.activation(name))
+            if dropout:
+                layers.append(L.Dropout(dropout))
         super().__init__(layers, optimizer=optimizer, lr=lr, reduction=reduction,
-                         dtype=dtype, seed=seed)
+                         dtype=dtype, seed=seed, loss=loss, label_smoothing=label_smoothing,
+                         weight_decay=weight_decay, clipnorm=clipnorm,
+                         optimizer_options=optimizer_options, scale=scale)
 
-    def _prepare(self, n_classes):
-        self.layers.append(L.Dense(n_classes, init=self.init))
+    def _prepare(self, n_outputs):
+        self.layers.append(L.Dense(n_outputs, init=self.init))

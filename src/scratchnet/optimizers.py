@@ -1,42 +1,239 @@
 """Optimizers. Each updates a model's one flat parameter array in place from the
 flat gradient array of the same shape, so a step costs a few NumPy calls
 whatever the depth. ``lr`` may be a float or an array broadcastable to the
-parameters (per-model learning rates in a model group)."""
+parameters (per-model learning rates in a model group).
+
+The update rules are torch.optim's (checked against it in tests/test_torch_oracle.py):
+``weight_decay`` adds ``wd * theta`` to the gradient (L2), except in AdamW, which
+shrinks the weights directly (decoupled). ``clipnorm`` first rescales the whole
+gradient so its global L2 norm is at most ``clipnorm``, as
+``torch.nn.utils.clip_grad_norm_`` does. Both apply to every parameter, biases included.
+"""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 
 class Optimizer:
-    def __init__(self, lr=0.01):
+    def __init__(self, lr=0.01, weight_decay=0.0, clipnorm=None):
         self.lr = lr
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.clipnorm = None if clipnorm is None else _check("clipnorm", clipnorm, positive=True)
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _gradient(self, params, grads, weight_decay=True):
+        """The gradient the rule sees: clipped (in place), plus L2 weight decay."""
+        if self.clipnorm is not None:
+            clip_by_global_norm(grads, self.clipnorm)
+        if weight_decay and self.weight_decay:
+            return grads + self.weight_decay * params
+        return grads
+
     def state(self) -> dict[str, np.ndarray]:
         """Arrays to save with a checkpoint (empty for stateless optimizers)."""
-        return {}
+        return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray) and k != "lr"}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        pass
+        for k, v in state.items():
+            setattr(self, k, np.array(v))
 
     def config(self) -> dict:
         lr = self.lr
-        return {"type": type(self).__name__, "lr": lr if np.isscalar(lr) else None}
+        cfg = {"type": type(self).__name__, "lr": lr if np.isscalar(lr) else None}
+        return cfg | {k: getattr(self, k) for k in self.hyper}
+
+    hyper = ("weight_decay", "clipnorm")
 
 
 class SGD(Optimizer):
-    """theta <- theta - lr * grad  (tutorial eq. 7)."""
+    """theta <- theta - lr * grad  (tutorial eq. 7).
+
+    With ``momentum`` mu: v <- mu v + grad; theta <- theta - lr * v, or with
+    ``nesterov``: theta <- theta - lr * (grad + mu v)."""
+
+    hyper = ("momentum", "nesterov", "weight_decay", "clipnorm")
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clipnorm=None):
+        super().__init__(lr, weight_decay, clipnorm)
+        self.momentum = _check("momentum", momentum)
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+        self._plain = not (self.momentum or self.weight_decay or self.clipnorm is not None)
 
     def step(self, params, grads):
+        if not self._plain:
+            return self._step_momentum(params, grads)
         params -= self.lr * grads
 
+    def _step_momentum(self, params, grads):
+        g = self._gradient(params, grads)
+        if self.momentum:
+            if not hasattr(self, "velocity"):
+                self.velocity = np.zeros_like(params)
+            self.velocity *= self.momentum
+            self.velocity += g
+            g = g + self.momentum * self.velocity if self.nesterov else self.velocity
+        params -= self.lr * g
 
-OPTIMIZERS = {"sgd": SGD}
+
+class RMSprop(Optimizer):
+    """s <- alpha s + (1 - alpha) g^2; theta <- theta - lr * g / (sqrt(s) + eps).
+
+    eps is added outside the square root, as torch does. ``centered`` divides by
+    the estimated standard deviation sqrt(s - mean(g)^2) instead; ``momentum``
+    accumulates the scaled step in a buffer."""
+
+    hyper = ("alpha", "eps", "momentum", "centered", "weight_decay", "clipnorm")
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
+                 weight_decay=0.0, clipnorm=None):
+        super().__init__(lr, weight_decay, clipnorm)
+        self.alpha = _check("alpha", alpha, upper=1)
+        self.eps = _check("eps", eps, positive=True)
+        self.momentum = _check("momentum", momentum)
+        self.centered = bool(centered)
+
+    def step(self, params, grads):
+        g = self._gradient(params, grads)
+        if not hasattr(self, "square_avg"):
+            self.square_avg = np.zeros_like(params)
+            if self.centered:
+                self.grad_avg = np.zeros_like(params)
+            if self.momentum:
+                self.velocity = np.zeros_like(params)
+        self.square_avg *= self.alpha
+        self.square_avg += (1 - self.alpha) * g * g
+        if self.centered:
+            self.grad_avg *= self.alpha
+            self.grad_avg += (1 - self.alpha) * g
+            denom = np.sqrt(self.square_avg - self.grad_avg**2) + self.eps
+        else:
+            denom = np.sqrt(self.square_avg) + self.eps
+        if self.momentum:
+            self.velocity *= self.momentum
+            self.velocity += g / denom
+            params -= self.lr * self.velocity
+        else:
+            params -= self.lr * g / denom
+
+
+class Adam(Optimizer):
+    """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    theta <- theta - lr * m_hat / (sqrt(v_hat) + eps), with the bias corrections
+    m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)."""
+
+    hyper = ("beta1", "beta2", "eps", "weight_decay", "clipnorm")
+    decoupled = False
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+                 clipnorm=None):
+        super().__init__(lr, weight_decay, clipnorm)
+        self.beta1 = _check("beta1", beta1, upper=1)
+        self.beta2 = _check("beta2", beta2, upper=1)
+        self.eps = _check("eps", eps, positive=True)
+
+    def step(self, params, grads):
+        g = self._gradient(params, grads, weight_decay=not self.decoupled)
+        if not hasattr(self, "m"):
+            self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), np.zeros(())
+        if self.decoupled and self.weight_decay:
+            params *= 1 - self.lr * self.weight_decay
+        self.t += 1
+        t, b1, b2 = float(self.t), self.beta1, self.beta2
+        self.m *= b1
+        self.m += (1 - b1) * g
+        self.v *= b2
+        self.v += (1 - b2) * g * g
+        denom = np.sqrt(self.v) / math.sqrt(1 - b2**t) + self.eps
+        params -= (self.lr / (1 - b1**t)) * self.m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: theta <- theta (1 - lr wd) before the
+    Adam step, instead of adding wd * theta to the gradient."""
+
+    decoupled = True
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                 clipnorm=None):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, clipnorm)
+
+
+def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> float:
+    """Scale ``grads`` in place so its L2 norm is at most ``max_norm``; returns the
+    norm before clipping. Uses torch's factor max_norm / (norm + 1e-6)."""
+    norm = float(np.sqrt(np.vdot(grads, grads)))
+    factor = max_norm / (norm + 1e-6)
+    if factor < 1:
+        grads *= factor
+    return norm
+
+
+# -- learning-rate schedules: lr for the epoch after ``epoch`` epochs have run --------
+class StepDecay:
+    """lr = base_lr * gamma ** (epoch // step_size)  (torch's StepLR)."""
+
+    def __init__(self, step_size: int, gamma: float = 0.1):
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
+        self.step_size, self.gamma = step_size, _check("gamma", gamma, positive=True)
+
+    def __call__(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+    def config(self):
+        return {"type": "StepDecay", "step_size": self.step_size, "gamma": self.gamma}
+
+
+class CosineDecay:
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2
+    (torch's CosineAnnealingLR; past T_max it rises again, as torch's does)."""
+
+    def __init__(self, T_max: int, eta_min: float = 0.0):
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
+            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
+        self.T_max, self.eta_min = T_max, _check("eta_min", eta_min)
+
+    def __call__(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+    def config(self):
+        return {"type": "CosineDecay", "T_max": self.T_max, "eta_min": self.eta_min}
+
+
+def _check(name, value, positive=False, upper=None):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0) or (
+            upper is not None and value >= upper):
+        bound = f"in [0, {upper})" if upper is not None else "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return value
+
+
+OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
+              "momentum": lambda lr, **kw: SGD(lr, **({"momentum": 0.9} | kw)),
+              "nesterov": lambda lr, **kw: SGD(lr, **({"momentum": 0.9, "nesterov": True} | kw))}
 
 
 def get(name: str, lr, **kwargs) -> Optimizer:
+    """An optimizer by name; ``kwargs`` are its hyper-parameters (momentum=, weight_decay=, ...)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(sorted(OPTIMIZERS))}")
     return OPTIMIZERS[name](lr=lr, **kwargs)
+
+
+def from_config(cfg: dict) -> Optimizer:
+    """Rebuild an optimizer from its ``config()`` (state comes back via ``load_state``)."""
+    cfg = dict(cfg)
+    by_type = {cls.__name__: cls for cls in (SGD, RMSprop, Adam, AdamW)}
+    kind = cfg.pop("type", None)
+    if kind not in by_type:
+        raise ValueError(f"unknown optimizer type {kind!r}; valid: {', '.join(sorted(by_type))}")
+    return by_type[kind](**cfg)

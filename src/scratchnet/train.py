@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import batches
-
 
 class TrainingDiverged(ValueError):
     """The loss became NaN or inf; the model keeps its last finite weights."""
@@ -14,10 +12,13 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
                callbacks=(), progress=False, start_epoch=0):
     """Train ``model`` in place for ``epochs`` epochs of minibatch steps.
 
-    X: (N, F) in the model's dtype, Y: (N, C) one-hot targets, y_idx: (N,) class
-    indices. ``validation`` is ``(X_val, y_val)`` in the same form (labels as
-    indices) or None. Each callback is called as ``cb(model, epoch, logs)`` after
-    every epoch and may return True to stop. Returns ``model.history``.
+    X: (N, F) in the model's dtype, Y: (N, C) targets as the loss takes them
+    (one-hot, a 0/1 column, or regression values), y_idx: (N,) class indices, or
+    None for regression (then no accuracy is logged). ``validation`` is what
+    ``model._loss_and_accuracy`` takes, or None. Each callback is called as
+    ``cb(model, epoch, logs)`` after every epoch and may return True to stop;
+    callbacks with an ``on_train_end(model)`` method get that call at the end.
+    Returns ``model.history``.
     """
     n = X.shape[0]
     history = model.history
@@ -33,10 +34,14 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
                     f"the model keeps the weights from before that epoch. "
                     f"Try a lower learning rate (lr={model.optimizer.lr!r})."
                 )
-            logs = {"epoch": epoch + 1, "loss": train_loss, "accuracy": train_acc}
+            logs = {"epoch": epoch + 1, "loss": train_loss}
+            if y_idx is not None:  # None for regression: no accuracy
+                logs["accuracy"] = train_acc
             if validation is not None:
                 val_loss, val_acc = model._loss_and_accuracy(*validation)
-                logs.update(val_loss=val_loss, val_accuracy=val_acc)
+                logs["val_loss"] = val_loss
+                if val_acc is not None:
+                    logs["val_accuracy"] = val_acc
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             if bar is not None:
@@ -47,24 +52,55 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     finally:
         if bar is not None:
             bar.close()
+    for cb in callbacks:  # e.g. EarlyStopping restoring its best weights
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(model)
     return history
 
 
 def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
     """One pass of minibatch steps. Returns the mean training loss and accuracy
-    over the epoch's batches (as the weights were when each batch was seen)."""
-    loss_sum, correct = 0.0, 0
-    per_row = model.loss.reduction == "mean"
+    over the epoch's batches (as the weights were when each batch was seen).
+
+    The data are never copied as a whole: each batch is gathered from a shuffled
+    index into buffers reused by every step (the last batch may be smaller). A step
+    only keeps its logits; the loss and accuracy of the epoch come from all of
+    them at once at the end, which saves a dozen NumPy calls per step."""
+    n = X.shape[0]
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    rows = min(batch_size, n)
+    x_buf = np.empty((rows,) + X.shape[1:], X.dtype)
+    y_buf = np.empty((rows,) + Y.shape[1:], Y.dtype)
+    seen = None  # (..., n, C): each row's logits at its step, in `order`
+    loss, forward, backward, step = model.loss, model.forward, model.backward, model.optimizer.step
+    gradient = getattr(loss, "gradient", None)
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
     with np.errstate(over="ignore", invalid="ignore"):
-        for idx in batches(X.shape[0], batch_size, rng):
-            logits = model.forward(X[idx], train=True)
-            batch_loss = model.loss.forward(logits, Y[idx])
-            loss_sum += batch_loss * len(idx) if per_row else batch_loss
-            correct += np.count_nonzero(logits.argmax(axis=-1) == y_idx[idx])
-            model.backward(model.loss.backward())
-            model.optimizer.step(model.params, model.grads)
-    return float(loss_sum) / X.shape[0], correct / X.shape[0]
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            m = len(idx)
+            # mode="clip" skips the bounds-check buffering: a permutation is in range
+            xb = np.take(X, idx, axis=0, out=x_buf[:m], mode="clip")
+            yb = np.take(Y, idx, axis=0, out=y_buf[:m], mode="clip")
+            logits = forward(xb, train=True)
+            if seen is None:
+                seen = np.empty(logits.shape[:-2] + (n, logits.shape[-1]), logits.dtype)
+            seen[..., start:start + m, :] = logits
+            if gradient is None:
+                loss.forward(logits, yb)
+                backward(loss.backward())
+            else:
+                backward(gradient(logits, yb))
+            step(model.params, model.grads)
+        targets = np.take(Y, order, axis=0)
+        mean_loss = loss.forward(seen, targets) / (1 if loss.reduction == "mean" else n)
+    correct = 0 if y_idx is None else np.count_nonzero(predicted_index(seen) == y_idx[order])
+    return float(mean_loss), correct / n
+
+
+def predicted_index(logits):
+    """Class indices from logits (..., B, C), or from one sigmoid logit (..., B, 1)."""
+    return (logits[..., 0] > 0).astype(np.intp) if logits.shape[-1] == 1 else logits.argmax(axis=-1)
 
 
 def _progress(epochs, start_epoch):

@@ -1,0 +1,259 @@
+"""Model files: one ``.npz`` per model, arrays plus a JSON header, never pickle.
+
+Layout (all plain arrays, read with ``np.load(allow_pickle=False)``):
+
+* ``header``: the UTF-8 JSON header as uint8 bytes: format name and version,
+  library version, model class and constructor config, the built layers'
+  configs, loss and optimizer configs, random-generator states, history,
+  the training config and whatever extra the caller adds (a checkpoint's epoch);
+* ``params``: the model's one flat parameter array;
+* ``buffer.<layer>.<name>``: non-trained layer state (running statistics);
+* ``optimizer.<name>``: the optimizer's state arrays (Adam's m and v);
+* ``<object>.<attribute>``: fitted helper objects (label encoder, scaler): their
+  array attributes, with the object's other JSON-able attributes in the header.
+
+Saves are atomic: the file is written to a temporary file in the same folder
+and renamed over the target, so a failed save leaves the previous file intact.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import layers as L
+
+FORMAT = "scratchnet-model"
+FORMAT_VERSION = 1
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class ModelFileError(ValueError):
+    """A file that cannot be read as a scratchnet model."""
+
+
+def atomic_write(path, write, mode: str = "wb") -> Path:
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    On any failure the temporary file is removed and ``path`` is left as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+# -- saving -------------------------------------------------------------------------
+def save(model, path, *, training: dict | None = None, extra: dict | None = None) -> Path:
+    """Write a fitted model to ``path`` (a ``.npz`` file), atomically.
+
+    ``training``: the training config to keep with the model (data, epochs, ...).
+    ``extra``: more JSON-able header entries (e.g. a checkpoint's progress).
+    The file holds everything needed to predict and to continue training
+    exactly where it stopped (optimizer state and random-generator states)."""
+    if not getattr(model, "built", False):
+        raise ValueError("cannot save a model that is not fitted: call fit(X, y) first")
+    arrays = {"params": model.params}
+    buffers = []
+    for i, layer in enumerate(model.layers):
+        for name, value in getattr(layer, "buffers", {}).items():
+            if isinstance(name, str):  # named state; scratch space is keyed by shape
+                arrays[f"buffer.{i}.{name}"] = np.asarray(value)
+                buffers.append([i, name])
+    opt_state = {name: np.asarray(v) for name, v in model.optimizer.state().items()}
+    arrays.update({f"optimizer.{name}": v for name, v in opt_state.items()})
+    objects = {}
+    for attr, obj in vars(model).items():
+        if _is_helper_object(obj):
+            objects[attr], obj_arrays = _describe_object(obj, attr)
+            arrays.update(obj_arrays)
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
+        "class": type(model).__name__, "config": model.get_config(),
+        "layers": [layer.config() for layer in model.layers],
+        "n_features": int(model.n_features_), "dtype": model.params.dtype.name,
+        "loss": model.loss.config(), "optimizer": model.optimizer.config(),
+        "optimizer_state": sorted(opt_state), "buffers": buffers, "objects": objects,
+        "rng_states": _rng_states(model), "history": _jsonable_history(model.history),
+        "attributes": {"model": _scalars(model), "optimizer": _scalars(model.optimizer)},
+        "training": training, **(extra or {}),
+    }
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    path = Path(path)
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _scalars(obj) -> dict:
+    """An object's plain attributes (fitted sizes, task, a scheduled lr), JSON-able."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in vars(obj).items()
+            if v is None or isinstance(v, (bool, int, float, str, np.bool_, np.integer, np.floating))}
+
+
+def _is_helper_object(obj) -> bool:
+    """Fitted preprocessing objects from this package (label encoder, scaler)."""
+    module = type(obj).__module__
+    return (module.startswith("scratchnet.") and hasattr(obj, "__dict__")
+            and not isinstance(obj, (L.Layer, np.random.Generator))
+            and module not in ("scratchnet.optimizers", "scratchnet.losses", "scratchnet.layers"))
+
+
+def _describe_object(obj, attr):
+    values, arrays = {}, {}
+    for name, value in vars(obj).items():
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                value = _object_labels(value, f"{attr}.{name}")
+            arrays[f"{attr}.{name}"] = value
+        else:
+            try:
+                values[name] = json.loads(json.dumps(value))
+            except (TypeError, ValueError):
+                raise TypeError(f"cannot save {attr}.{name}={value!r}: not an array or JSON value") from None
+    info = {"module": type(obj).__module__, "type": type(obj).__name__,
+            "values": values, "arrays": sorted(k.split(".", 1)[1] for k in arrays)}
+    return info, arrays
+
+
+def _object_labels(values: np.ndarray, name: str) -> np.ndarray:
+    """Object arrays (labels from pandas) can be saved when they are all strings."""
+    if all(isinstance(v, str) for v in values.ravel()):
+        return values.astype(str)
+    raise TypeError(f"cannot save {name}: labels of mixed Python types; use str, int or float labels")
+
+
+def _rng_states(model) -> dict:
+    """bit_generator.state of every random stream the model or its layers hold."""
+    states = {}
+    owners = [("model", model)] + [(f"layer.{i}", layer) for i, layer in enumerate(model.layers)]
+    for prefix, owner in owners:
+        for attr, value in vars(owner).items():
+            if isinstance(value, np.random.Generator):
+                states[f"{prefix}.{attr}"] = value.bit_generator.state
+    return states
+
+
+def _jsonable_history(history: dict) -> dict:
+    return {k: [v.item() if isinstance(v, np.generic) else v for v in vals]
+            for k, vals in history.items()}
+
+
+# -- loading ------------------------------------------------------------------------
+def read_header(path) -> dict:
+    """The JSON header of a model file (validated: format and version)."""
+    with _open(path) as data:
+        return _header(data, path)
+
+
+def load(path):
+    """Rebuild the model saved at ``path``: fitted, and ready to continue training
+    exactly where it stopped. The header's training config is ``model.training_config``."""
+    with _open(path) as data:
+        header = _header(data, path)
+        try:
+            return _rebuild(header, data)
+        except (KeyError, ValueError, TypeError, zipfile.BadZipFile, OSError, EOFError) as e:
+            if isinstance(e, ModelFileError):
+                raise
+            raise ModelFileError(f"{path}: damaged scratchnet model file ({type(e).__name__}: {e})") from None
+
+
+def _open(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ModelFileError(f"{path} is not a scratchnet model file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path} is truncated or corrupted: {e}") from None
+
+
+def _header(data, path) -> dict:
+    if "header" not in data.files:
+        raise ModelFileError(f"{path} is not a scratchnet model file (no header)")
+    try:
+        header = json.loads(data["header"].tobytes().decode("utf-8"))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path} is truncated or corrupted: {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a scratchnet model file")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} has model format version {version} (written by scratchnet "
+            f"{header.get('library_version')}); this scratchnet {__version__} reads up to "
+            f"version {FORMAT_VERSION}: upgrade scratchnet to load it")
+    return header
+
+
+def _rebuild(header, data):
+    from . import model as model_module
+
+    cls = getattr(model_module, header["class"], None)
+    if not (isinstance(cls, type) and issubclass(cls, model_module.Sequential)):
+        raise ModelFileError(f"unknown model class {header['class']!r} in the file")
+    model = cls.from_config(header["config"])
+    model.layers = [L.from_config(cfg) for cfg in header["layers"]]
+    model.build(header["n_features"])
+    params = data["params"]
+    if params.shape != model.params.shape or params.dtype != model.params.dtype:
+        raise ModelFileError(f"params of shape {params.shape} and dtype {params.dtype} do not "
+                             f"fit the architecture ({model.params.shape}, {model.params.dtype})")
+    model.params[...] = params
+    for i, name in header["buffers"]:
+        model.layers[i].buffers[name][...] = data[f"buffer.{i}.{name}"]
+    model.optimizer.load_state({name: data[f"optimizer.{name}"] for name in header["optimizer_state"]})
+    for attr, info in header["objects"].items():
+        setattr(model, attr, _rebuild_object(info, attr, data))
+    for key, state in header["rng_states"].items():
+        _restore_rng(model, key, state)
+    for name, value in header["attributes"]["model"].items():
+        setattr(model, name, value)
+    for name, value in header["attributes"]["optimizer"].items():
+        setattr(model.optimizer, name, value)
+    model.history = {k: list(v) for k, v in header["history"].items()}
+    model.training_config = header.get("training")
+    return model
+
+
+def _rebuild_object(info, attr, data):
+    module = info["module"]
+    if not module.startswith("scratchnet."):  # only our own classes, never arbitrary code
+        raise ModelFileError(f"refusing to rebuild {attr} from module {module!r}")
+    cls = getattr(importlib.import_module(module), info["type"])
+    obj = cls.__new__(cls)
+    obj.__dict__.update(info["values"])
+    for name in info["arrays"]:
+        setattr(obj, name, data[f"{attr}.{name}"])
+    return obj
+
+
+def _restore_rng(model, key, state):
+    owner_name, attr = key.rsplit(".", 1)
+    owner = model if owner_name == "model" else model.layers[int(owner_name.split(".")[1])]
+    rng = getattr(owner, attr, None)
+    if not isinstance(rng, np.random.Generator):
+        if state.get("bit_generator") not in BIT_GENERATORS:
+            raise ModelFileError(f"unknown random generator {state.get('bit_generator')!r}")
+        rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        setattr(owner, attr, rng)
+    rng.bit_generator.state = state

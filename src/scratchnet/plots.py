@@ -1,0 +1,148 @@
+"""Figures (matplotlib, Agg backend). Each ``plot_*`` writes ``stem.png`` and ``stem.svg``
+for the ``path`` it is given (any suffix is replaced) and returns the paths written.
+
+Every figure is ``FIGSIZE`` inches at ``DPI``, so a PNG is always 640 x 480 pixels.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+FIGSIZE = (6.4, 4.8)
+DPI = 100
+FORMATS = ("png", "svg")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> list[Path]:
+    """Write the figure as PNG and SVG next to ``path``, each atomically, then close it."""
+    from .io import atomic_write
+
+    plt = _pyplot()
+    written = []
+    try:
+        for fmt in FORMATS:
+            target = Path(path).with_suffix("." + fmt)
+            atomic_write(target, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI))
+            written.append(target)
+    finally:
+        plt.close(fig)
+    return written
+
+
+def plot_decision_boundary(model, X, y, path, *, title="decision boundary", resolution=300):
+    """A 2-D classifier's regions and boundary over its data. X: (N, 2), y: (N,) labels."""
+    plt = _pyplot()
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"a decision boundary needs 2 features, X has shape {X.shape}")
+    pad = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = np.column_stack([g0.ravel(), g1.ravel()])
+    probs = model.predict_proba(grid)
+    classes = np.asarray(model.classes_)
+    y_idx = np.searchsorted(classes, np.asarray(y))
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    cmap = plt.get_cmap("coolwarm" if len(classes) == 2 else "tab10")
+    if len(classes) == 2:  # shade by P(second class); the boundary is where it crosses 1/2
+        p1 = probs[:, 1].reshape(g0.shape)
+        ax.contourf(g0, g1, p1, levels=np.linspace(0, 1, 11), cmap=cmap, alpha=0.35)
+        ax.contour(g0, g1, p1, levels=[0.5], colors="k", linewidths=1.5)
+        colors = cmap(y_idx.astype(float))
+    else:
+        region = probs.argmax(axis=1).reshape(g0.shape)
+        ax.contourf(g0, g1, region, levels=np.arange(len(classes) + 1) - 0.5, cmap=cmap,
+                    vmin=0, vmax=9, alpha=0.3)
+        colors = cmap(y_idx % 10)
+    ax.scatter(X[:, 0], X[:, 1], c=colors, s=6, edgecolors="none")
+    for i, label in enumerate(classes):  # legend entries, one per class
+        ax.scatter([], [], color=cmap(float(i) if len(classes) == 2 else i % 10), label=str(label))
+    ax.legend(loc="best", fontsize="small", markerscale=2)
+    ax.set(title=title, xlabel="x1", ylabel="x2", xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    return _save(fig, path)
+
+
+def plot_curves(history: dict, path, *, title="training curves"):
+    """Loss and accuracy per epoch, training and (when present) validation."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+    epochs = np.asarray(history.get("epoch") or np.arange(1, len(history["loss"]) + 1))
+    metrics = [m for m in ("loss", "accuracy") if history.get(m)]
+    if not metrics:
+        raise ValueError("history has no loss or accuracy to plot")
+    fig, axes = plt.subplots(1, len(metrics), figsize=FIGSIZE, dpi=DPI, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        ax.plot(epochs, history[metric], label="train", marker="." if len(epochs) < 30 else None)
+        if history.get("val_" + metric):
+            ax.plot(epochs, history["val_" + metric], label="validation",
+                    marker="." if len(epochs) < 30 else None)
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_sweep(hidden, mean, std, path, *, reference=None, title="accuracy against hidden units"):
+    """Mean test accuracy against hidden units with a mean +- std band.
+
+    hidden, mean, std: (K,) each. ``reference`` is an optional (hidden, accuracy)
+    pair drawn as a second line (e.g. the tutorial's figure)."""
+    plt = _pyplot()
+    hidden, mean, std = (np.asarray(a, dtype=np.float64) for a in (hidden, mean, std))
+    if not (hidden.shape == mean.shape == std.shape) or hidden.ndim != 1:
+        raise ValueError(f"hidden, mean and std must be 1-D of one length, got "
+                         f"{hidden.shape}, {mean.shape}, {std.shape}")
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    ax.fill_between(hidden, mean - std, mean + std, alpha=0.25, label="mean ± std")
+    ax.plot(hidden, mean, marker="o", markersize=3, label="mean test accuracy")
+    if reference is not None:
+        ax.plot(*reference, linestyle="--", color="gray", label="tutorial")
+    ax.set(xlabel="hidden units", ylabel="test accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(cm, labels, path, *, title="confusion matrix"):
+    """cm: (C, C) counts, rows the true class, columns the predicted one."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(labels):
+        raise ValueError(f"cm must be (C, C) with C = {len(labels)} labels, got {cm.shape}")
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax)
+    ticks = np.arange(len(labels))
+    names = [str(label) for label in labels]
+    ax.set(xticks=ticks, yticks=ticks, xticklabels=names, yticklabels=names,
+           xlabel="predicted", ylabel="true", title=title)
+    if len(labels) <= 20:  # numbers stay readable up to about this many classes
+        threshold = cm.max() / 2 if cm.size else 0
+        for (i, j), count in np.ndenumerate(cm):
+            ax.text(j, i, f"{count}", ha="center", va="center", fontsize="small",
+                    color="white" if count > threshold else "black")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk; ValueError if it is not a PNG."""
+    with open(os.fspath(path), "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise ValueError(f"{path} is not a PNG file")
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

@@ -1,0 +1,424 @@
+"""Run folders: what ``scratchnet train`` does, as library calls.
+
+A run folder holds ``model.npz`` (see ``scratchnet.io``), ``history.csv``,
+``metrics.json`` and the plots; while training, ``checkpoint.npz`` as well.
+``train_run`` writes one, ``resume_run`` continues an interrupted one to the same
+final weights, and a first SIGINT/SIGTERM during training saves a checkpoint and
+stops cleanly (a second one stops at once).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import inspect
+import io as _stdio
+import json
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, io
+from .model import MLP
+
+BUILTIN = ("moons", "circles", "spirals", "digits", "iris")
+MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
+MODEL_KEYS = tuple(p for p in inspect.signature(MLP).parameters if p != "seed")
+
+
+# -- data ---------------------------------------------------------------------------
+@dataclass
+class Data:
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    feature_names: list[str]
+    target: str | None
+
+
+def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
+              split_seed: int = 42) -> dict:
+    """Describe a dataset: a built-in name or a CSV path with its target column."""
+    if source not in BUILTIN and not source.lower().endswith(".csv"):
+        raise ValueError(f"--data must be one of {', '.join(BUILTIN)} or a .csv file, got {source!r}")
+    if source.lower().endswith(".csv"):
+        if not target:
+            raise ValueError(f"--data {source} needs --target COLUMN, the column to predict")
+        source = str(Path(source).resolve())
+    if not 0 < test_size < 1:
+        raise ValueError(f"--test-size must be in (0, 1), got {test_size!r}")
+    return {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
+
+
+def load_data(spec: dict) -> Data:
+    """The train/test split a spec describes. Moons is the tutorial's exact split."""
+    source = spec["source"]
+    if source == "moons":
+        from .data import tutorial_moons
+
+        return Data(*tutorial_moons(), ["x1", "x2"], None)
+    if source in BUILTIN:
+        X, y = builtin_dataset(source)
+        names = [f"x{i + 1}" for i in range(X.shape[1])]
+        target = None
+    else:
+        X, y, names = read_csv(source, spec["target"])
+        target = spec["target"]
+    from sklearn.model_selection import train_test_split
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=spec["test_size"], random_state=spec["split_seed"])
+    return Data(X_train, X_test, y_train, y_test, names, target)
+
+
+def builtin_dataset(name: str):
+    """X, y of a built-in dataset (``scratchnet.datasets``), generated with a fixed seed."""
+    from . import datasets
+
+    if name in ("circles", "spirals"):
+        return datasets.load(name, n_samples=2000, seed=42)
+    X, y = datasets.load(name)
+    return X, y
+
+
+def read_csv(path, target: str | None, feature_names: list[str] | None = None):
+    """Read a CSV with a header row. Returns X (N, F) float64, y (N,) or None, feature names.
+
+    Features are every column but ``target`` (or exactly ``feature_names``, in that
+    order, when given). Labels keep their values: ints, else floats, else strings."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path} is not a readable CSV file: {e}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"{path} is empty: expected a header row and data rows")
+    header = [name.strip() for name in rows[0]]
+    body = [(i + 2, row) for i, row in enumerate(rows[1:]) if any(cell.strip() for cell in row)]
+    if not body:
+        raise ValueError(f"{path} has a header but no data rows")
+    if target is not None and target not in header:
+        raise ValueError(f"{path} has no column {target!r}; its columns are: {', '.join(header)}")
+    if feature_names is None:
+        feature_names = [name for name in header if name != target]
+    missing = [name for name in feature_names if name not in header]
+    if missing:
+        raise ValueError(f"{path} lacks the feature column(s) {', '.join(missing)} the model was trained on")
+    if not feature_names:
+        raise ValueError(f"{path} has no feature columns besides the target {target!r}")
+    columns = [header.index(name) for name in feature_names]
+    X = np.empty((len(body), len(columns)))
+    for r, (line, row) in enumerate(body):
+        if len(row) != len(header):
+            raise ValueError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}")
+        for c, col in enumerate(columns):
+            try:
+                X[r, c] = float(row[col])
+            except ValueError:
+                raise ValueError(f"{path} line {line}: column {header[col]!r} has the non-numeric "
+                                 f"value {row[col]!r}") from None
+    if not np.isfinite(X).all():
+        r, c = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{path} line {body[r][0]}: column {feature_names[c]!r} is not finite")
+    y = None
+    if target is not None:
+        y = _parse_labels([row[header.index(target)].strip() for _, row in body], path, target, body)
+    return X, y, feature_names
+
+
+def _parse_labels(values, path, target, body):
+    for i, value in enumerate(values):
+        if value == "":
+            raise ValueError(f"{path} line {body[i][0]}: the target column {target!r} is empty")
+    for kind in (int, float):
+        try:
+            return np.array([kind(v) for v in values])
+        except ValueError:
+            pass
+    return np.array(values)
+
+
+# -- metrics ------------------------------------------------------------------------
+def confusion_matrix(y_true_idx, y_pred_idx, n_classes: int) -> np.ndarray:
+    """(C, C) counts: row = true class index, column = predicted."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true_idx), np.asarray(y_pred_idx)), 1)
+    return cm
+
+
+def evaluate(model, X, y) -> dict:
+    """Loss, accuracy and confusion matrix of a classifier, or loss (MSE), R^2, MAE
+    and RMSE of a regressor, on (X, y); JSON-able."""
+    scores = model.evaluate(X, y)
+    if model.task == "regression":
+        err = np.asarray(model.predict(X), dtype=np.float64) - np.asarray(y, dtype=np.float64)
+        return {"loss": float(scores["loss"]), "r2": float(scores["r2"]), "n": int(len(y)),
+                "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
+    classes = model.classes_
+    pred_idx = model.predict_proba(X).argmax(axis=-1)
+    cm = confusion_matrix(model.encoder.transform(y), pred_idx, len(classes))
+    return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]), "n": int(len(y)),
+            "labels": classes.tolist(), "confusion_matrix": cm.tolist()}
+
+
+# -- signals and checkpoints --------------------------------------------------------
+class Interrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, signum, epoch, total, run_dir):
+        self.signum, self.epoch, self.total, self.run_dir = signum, epoch, total, run_dir
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} at epoch {epoch} of {total}: checkpoint saved in {run_dir}; "
+                         f"continue with: scratchnet train --resume {run_dir}")
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Within the block, a first SIGINT or SIGTERM sets ``flag["signal"]`` (training
+    stops at the end of the epoch); a second one raises KeyboardInterrupt at once."""
+    flag = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers can only be set in the main thread
+        return
+
+    def handler(signum, frame):
+        if flag["signal"] is not None:
+            raise KeyboardInterrupt
+        flag["signal"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Checkpointer:
+    """Callback: save a checkpoint every ``every`` epochs (0: never) and when a
+    stop signal arrived, then stop training in the latter case."""
+
+    def __init__(self, path, every, training, flag, seconds_before=0.0):
+        self.path, self.every, self.training, self.flag = Path(path), every, training, flag
+        self.start = time.perf_counter() - seconds_before
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    def __call__(self, model, epoch, logs):
+        stop = self.flag["signal"] is not None
+        if stop or (self.every and epoch % self.every == 0):
+            io.save(model, self.path, training=self.training,
+                    extra={"checkpoint": {"epoch": epoch, "train_seconds": self.seconds()}})
+        return stop
+
+
+# -- runs ---------------------------------------------------------------------------
+def new_run_dir(root="runs") -> Path:
+    """A fresh timestamped folder under ``root``."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        path = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"could not create a fresh run folder under {root}")
+
+
+def make_run_dir(out) -> Path:
+    """``out`` (created; it must not hold files yet) or a fresh ``runs/<timestamp>``."""
+    if out is None:
+        return new_run_dir()
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {out} already exists and is not empty: choose another folder "
+                         f"(or continue a training run with --resume {out})")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@contextlib.contextmanager
+def removed_on_error(run_dir):
+    """Delete ``run_dir`` (made for this command) if the block fails, except on
+    ``Interrupted``, whose checkpoint must stay: no half-written output remains."""
+    try:
+        yield run_dir
+    except Interrupted:
+        raise
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def train_config(settings: dict, data: dict, seed, preset: str, checkpoint_every: int = 0) -> dict:
+    """The JSON-able description of a run: enough to redo or resume it."""
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+    return {"preset": preset, "settings": settings, "data": data, "seed": seed,
+            "checkpoint_every": checkpoint_every}
+
+
+def train_run(config: dict, out=None, *, progress=False, plots=True) -> tuple[Path, dict]:
+    """Train one model as ``config`` says and write its run folder. Returns (folder, metrics).
+
+    Raises ``Interrupted`` (after saving a checkpoint) on SIGINT/SIGTERM. On any
+    other error a folder this call created is removed again."""
+    data = load_data(config["data"])  # bad data fails before anything is written
+    config = dict(config, data=dict(config["data"], features=data.feature_names))
+    model_kw = {k: v for k, v in config["settings"].items() if k in MODEL_KEYS}
+    if model_kw.get("loss") == "mse" and data.y_train.dtype.kind not in "iuf":
+        raise ValueError(f"--loss mse needs a numeric target, but {data.target or 'y'} holds text "
+                         f"such as {data.y_train[0]!r}")
+    if config["seed"] is None:
+        config = dict(config, seed=int(np.random.SeedSequence().entropy))
+    model = MLP(seed=config["seed"], **model_kw)
+    with removed_on_error(make_run_dir(out)) as run_dir:
+        return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, 0.0)
+
+
+def resume_run(run_dir, *, epochs=None, progress=False, plots=True) -> tuple[Path, dict]:
+    """Continue the run in ``run_dir`` from its checkpoint (or its finished model, to
+    train further with a larger ``epochs``) to the same weights as an uninterrupted run."""
+    run_dir = Path(run_dir)
+    source = run_dir / CHECKPOINT_FILE
+    if not source.exists():
+        source = run_dir / MODEL_FILE
+    if not source.exists():
+        raise FileNotFoundError(f"{run_dir} has no {CHECKPOINT_FILE} or {MODEL_FILE} to resume from")
+    header = io.read_header(source)
+    config = header.get("training")
+    if not config:
+        raise ValueError(f"{source} has no training config: it was not saved by scratchnet train")
+    model = io.load(source)
+    done = len(model.history.get("loss", []))
+    total = epochs if epochs is not None else config["settings"]["epochs"]
+    if done >= total:
+        raise ValueError(f"{run_dir} has already trained {done} of {total} epochs; "
+                         f"pass --epochs N with N > {done} to train further")
+    config = dict(config, settings=dict(config["settings"], epochs=total))
+    data = load_data(config["data"])
+    seconds = (header.get("checkpoint") or {}).get("train_seconds", 0.0)
+    if source.name == MODEL_FILE:
+        seconds = _read_json(run_dir / "metrics.json").get("timings", {}).get("train_seconds", 0.0)
+    return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, seconds)
+
+
+def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before) -> dict:
+    settings = config["settings"]
+    done = len(model.history.get("loss", []))
+    X_fit, y_fit, validation, validation_name = data.X_train, data.y_train, (data.X_test, data.y_test), \
+        "the test split"
+    if settings.get("validation_split"):  # the same rows on every resume
+        from sklearn.model_selection import train_test_split
+
+        X_fit, X_val, y_fit, y_val = train_test_split(
+            data.X_train, data.y_train, test_size=settings["validation_split"],
+            random_state=config["data"]["split_seed"])
+        validation, validation_name = (X_val, y_val), f"{len(y_val)} training rows held out"
+    with stop_on_signals() as flag:
+        ckpt = Checkpointer(run_dir / CHECKPOINT_FILE, config["checkpoint_every"], config, flag,
+                            seconds_before)
+        model.fit(X_fit, y_fit, epochs=settings["epochs"] - done, batch_size=settings["batch_size"],
+                  validation_data=validation, early_stopping=settings.get("early_stopping"),
+                  callbacks=[ckpt], progress=progress)
+        if flag["signal"] is not None:
+            raise Interrupted(flag["signal"], len(model.history["loss"]), settings["epochs"], run_dir)
+    train_seconds = ckpt.seconds()
+    io.save(model, run_dir / MODEL_FILE, training=config)
+    metrics = {"test": evaluate(model, data.X_test, data.y_test),
+               "train": evaluate(model, data.X_train, data.y_train),
+               "epochs_trained": len(model.history["loss"]),
+               "timings": {"train_seconds": train_seconds,
+                           "seconds_per_epoch": train_seconds / max(len(model.history["loss"]), 1)},
+               "data": {"source": config["data"]["source"], "n_train": len(data.y_train),
+                        "n_test": len(data.y_test), "features": data.feature_names,
+                        "target": data.target, "validation": validation_name},
+               "n_parameters": int(model.params.size), "config": config,
+               "model": model.get_config(), "library_version": __version__}
+    write_history(model.history, run_dir / "history.csv")
+    if plots:
+        write_plots(run_dir, model, data, model.history, metrics)
+    io.atomic_write(run_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2)), "w")
+    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # model.npz can resume as well
+    return metrics
+
+
+def write_history(history: dict, path) -> None:
+    keys = list(history)
+
+    def write(f):
+        w = csv.writer(f)
+        w.writerow(keys)
+        w.writerows(zip(*(history[k] for k in keys)))
+
+    io.atomic_write(path, write, "w")
+
+
+def read_history(path) -> dict:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else [])}
+
+
+def write_plots(run_dir, model, data, history, metrics) -> list[Path]:
+    """curves, confusion_matrix and (2-D data) decision_boundary, as PNG and SVG."""
+    from . import plots
+
+    run_dir = Path(run_dir)
+    written = plots.plot_curves(history, run_dir / "curves")
+    test = metrics["test"]
+    if model.task == "regression":
+        return written
+    written += plots.plot_confusion_matrix(test["confusion_matrix"], test["labels"],
+                                           run_dir / "confusion_matrix",
+                                           title=f"confusion matrix (test accuracy {test['accuracy']:.4f})")
+    if data is not None and data.X_test.shape[1] == 2:
+        written += plots.plot_decision_boundary(model, data.X_test, data.y_test,
+                                                run_dir / "decision_boundary",
+                                                title="decision boundary over the test split")
+    return written
+
+
+def replot(run_dir) -> list[Path]:
+    """Redraw a run's plots from its saved files (the data is reloaded from its config)."""
+    run_dir = Path(run_dir)
+    for name in (MODEL_FILE, "metrics.json"):
+        if not (run_dir / name).exists():
+            raise FileNotFoundError(f"{run_dir} is not a finished run folder: no {name}")
+    model = io.load(run_dir / MODEL_FILE)
+    metrics = _read_json(run_dir / "metrics.json")
+    try:
+        data = load_data(metrics["config"]["data"])
+    except (OSError, ValueError):
+        data = None  # e.g. the CSV has moved: every plot but the decision boundary
+    return write_plots(run_dir, model, data, model.history, metrics)
+
+
+def _read_json(path) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+
+def predictions_csv(pred, probs=None, classes=None) -> str:
+    """Predictions (and probabilities per class) as CSV text, one row per input row."""
+    buf = _stdio.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["prediction"] + ([f"proba_{c}" for c in classes] if probs is not None else []))
+    for i, p in enumerate(pred):
+        w.writerow([p] + (list(map(repr, map(float, probs[i]))) if probs is not None else []))
+    return buf.getvalue()

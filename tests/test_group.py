@@ -1,0 +1,158 @@
+"""Model groups: a model trained in a group equals the same model trained alone."""
+import numpy as np
+import pytest
+
+from scratchnet import MLP
+from scratchnet.group import _Shard, fit_group
+
+SEED_PRESET = dict(lr=1e-4, init="normal", reduction="sum")  # the tutorial's training
+DEFAULT_PRESET = dict(lr=0.2, init="he", reduction="mean")
+
+
+@pytest.fixture(scope="module")
+def data(moons):
+    X_train, _, y_train, _ = moons
+    return X_train[:600], y_train[:600]
+
+
+def alone(X, y, epochs, batch_size, **kw):
+    return MLP(**kw).fit(X, y, epochs=epochs, batch_size=batch_size)
+
+
+def assert_same_as_alone(models, kwargs, X, y, epochs, batch_size, atol=1e-12):
+    for model, kw in zip(models, kwargs):
+        single = alone(X, y, epochs, batch_size, **kw)
+        np.testing.assert_allclose(model.params, single.params, rtol=0, atol=atol)
+        np.testing.assert_array_equal(model.predict(X), single.predict(X))
+
+
+@pytest.mark.parametrize("preset", [SEED_PRESET, DEFAULT_PRESET], ids=["seed", "default"])
+def test_group_equals_alone_for_the_presets(data, preset):
+    """Mixed widths, each model its own seed: the contract, to 1e-12 in float64."""
+    X, y = data
+    kwargs = [dict(preset, hidden=h, seed=s) for h, s in [(3, 0), (17, 1), (39, 2), (8, 3), (39, 4)]]
+    models = [MLP(**kw) for kw in kwargs]
+    diverged = fit_group(models, X, y, epochs=3, batch_size=10, threads=2)
+    assert diverged == [None] * len(models)
+    assert_same_as_alone(models, kwargs, X, y, 3, 10)
+
+
+def test_partial_last_batch_deep_nets_and_per_model_lr_and_weight_decay(data):
+    X, y = data  # 600 rows in batches of 7: the last batch has 5
+    kwargs = [dict(hidden=(5, 3), lr=0.05, weight_decay=0.0, seed=0),
+              dict(hidden=(9, 4), lr=0.2, weight_decay=1e-3, seed=1),
+              dict(hidden=(2, 6), lr=0.1, weight_decay=1e-2, seed=2)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=7, threads=1)
+    assert_same_as_alone(models, kwargs, X, y, 2, 7)
+
+
+@pytest.mark.parametrize("options", [dict(activation="tanh"), dict(activation="leaky_relu"),
+                                     dict(optimizer="adam", lr=0.01),
+                                     dict(optimizer="adamw", lr=0.01, weight_decay=0.05),
+                                     dict(optimizer="momentum", lr=0.05)])
+def test_other_activations_and_optimizers(data, options):
+    X, y = data
+    kwargs = [dict(options, hidden=h, seed=s) for h, s in [(4, 0), (12, 1)]]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=16, threads=2)
+    assert_same_as_alone(models, kwargs, X, y, 2, 16)
+
+
+def test_sigmoid_groups_only_equal_widths(data):
+    """sigmoid(0) = 0.5, so a padded unit would not stay silent: equal widths only."""
+    X, y = data
+    kwargs = [dict(activation="sigmoid", hidden=6, seed=s) for s in (0, 1)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=10)
+    assert_same_as_alone(models, kwargs, X, y, 2, 10)
+    with pytest.raises(ValueError, match="cannot share a group"):
+        fit_group([MLP(activation="sigmoid", hidden=h) for h in (3, 6)], X, y,
+                  epochs=1, batch_size=10)
+
+
+def test_padded_units_stay_exactly_zero_after_training(data):
+    X, y = data
+    models = [MLP(hidden=h, seed=i, **SEED_PRESET) for i, h in enumerate((3, 11, 20))]
+    for m in models:
+        m._targets(y, len(X), fitting=True)
+        m._prepare(2)
+        m.build(X.shape[1])
+    shard = _Shard(models, np.array([20, 2]))
+    Xaug = np.concatenate([X, np.ones((len(X), 1))], axis=1)
+    Y = np.eye(2)[y]
+    shard.fit(Xaug, Y, epochs=3, batch_size=10, on_epoch=None)
+    W0, W1, b1 = shard._blocks(shard.params)
+    assert np.any(W0[2] != 0)
+    for m, h in enumerate((3, 11, 20)):
+        assert not np.any(W0[m, :, h:]), "padded input weights and biases must stay 0"
+        assert not np.any(W1[m, h:, :]), "padded output weights must stay 0"
+        assert np.any(W1[m, :h, :] != 0)
+
+
+def test_threads_do_not_change_a_single_bit(data):
+    X, y = data
+    runs = []
+    for threads in (1, 2, 3):
+        models = [MLP(hidden=h, seed=h, **DEFAULT_PRESET) for h in (3, 5, 8, 13, 21)]
+        fit_group(models, X, y, epochs=2, batch_size=10, threads=threads)
+        runs.append([m.params for m in models])
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_float32_group_matches_float32_alone(data):
+    X, y = data
+    kwargs = [dict(SEED_PRESET, hidden=h, seed=h, dtype="float32") for h in (4, 9)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=10)
+    assert models[0].params.dtype == np.float32
+    assert_same_as_alone(models, kwargs, X, y, 2, 10, atol=1e-5)
+
+
+def test_a_diverging_model_keeps_its_last_finite_weights_and_spares_the_others(data):
+    X, y = data
+    X = X * 1e3  # with lr=1e3 the first model overflows in its first epoch
+    models = [MLP(hidden=8, lr=1e3, seed=0), MLP(hidden=8, lr=0.01, seed=1)]
+    initial = models[0]
+    diverged = fit_group(models, X, y, epochs=3, batch_size=10)
+    assert diverged[0] == 1 and diverged[1] is None
+    assert np.isfinite(initial.params).all()
+    fresh = MLP(hidden=8, lr=1e3, seed=0)
+    fresh._targets(y, len(X), fitting=True)
+    fresh._prepare(2)
+    fresh.build(2)
+    np.testing.assert_array_equal(initial.params, fresh.params)  # as before epoch 1
+    assert_same_as_alone(models[1:], [dict(hidden=8, lr=0.01, seed=1)], X, y, 3, 10)
+
+
+def test_group_trained_models_continue_like_alone_ones(data):
+    """Optimizer state comes back to each model: fit after fit_group = fit twice."""
+    X, y = data
+    kw = dict(hidden=6, optimizer="adam", lr=0.01, seed=3)
+    grouped = MLP(**kw)
+    fit_group([grouped], X, y, epochs=1, batch_size=20)
+    grouped.fit(X, y, epochs=1, batch_size=20)
+    single = MLP(**kw).fit(X, y, epochs=1, batch_size=20).fit(X, y, epochs=1, batch_size=20)
+    np.testing.assert_allclose(grouped.params, single.params, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(epochs=0), "epochs"), (dict(batch_size=0), "batch_size"),
+    (dict(batch_size=10_000), "larger than"), (dict(threads=0), "threads")])
+def test_bad_arguments_name_the_problem(data, bad, match):
+    X, y = data
+    kwargs = dict(epochs=1, batch_size=10) | bad
+    with pytest.raises(ValueError, match=match):
+        fit_group([MLP(hidden=4)], X, y, **kwargs)
+
+
+def test_incompatible_models_are_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match="cannot share a group"):
+        fit_group([MLP(hidden=4), MLP(hidden=(4, 4))], X, y, epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="Dense layers"):
+        fit_group([MLP(hidden=4, dropout=0.2)], X, y, epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="at least one"):
+        fit_group([], X, y, epochs=1, batch_size=10)

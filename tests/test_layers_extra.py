@@ -1,0 +1,165 @@
+"""Finite-difference gradient checks (float64, relative error < 1e-6) for the layers
+and losses beyond the tutorial, their model axis, and their configs."""
+import numpy as np
+import pytest
+
+from scratchnet import layers as L
+from scratchnet import losses
+from scratchnet.gradcheck import numerical_grad, relative_error
+
+ACTIVATIONS = [lambda: L.LeakyReLU(0.2), L.Sigmoid, L.Tanh, L.GELU, L.Softmax, L.ReLU]
+
+
+def bound(layer, n_in, rng, lead=()):
+    shapes = layer.param_shapes(n_in)
+    params = {k: rng.standard_normal(lead + s) for k, s in shapes.items()}
+    layer.bind(params, {k: np.zeros_like(v) for k, v in params.items()})
+    return layer
+
+
+def check_grads(layer, x, rng, train=True):
+    """backward against central differences of sum(forward(x) * G)."""
+    G = rng.standard_normal(layer.forward(x, train).shape)
+    f = lambda: float(np.sum(layer.forward(x, train) * G))  # noqa: E731
+    layer.forward(x, train)
+    grad_x = layer.backward(G)
+    analytic = {k: v.copy() for k, v in layer.grads.items()}
+    assert relative_error(grad_x, numerical_grad(f, x)) < 1e-6
+    for name, p in layer.params.items():
+        assert relative_error(analytic[name], numerical_grad(f, p)) < 1e-6, name
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (7, 4), (3, 5, 2)])
+@pytest.mark.parametrize("make", ACTIVATIONS, ids=lambda m: type(m()).__name__)
+def test_activation_gradients(make, shape, rng):
+    x = rng.standard_normal(shape) * 2
+    x[np.abs(x) < 1e-3] = 0.5  # keep finite differences off the kinks
+    check_grads(make(), x, rng)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 5, 2)])
+@pytest.mark.parametrize("train", [True, False])
+def test_batchnorm_gradients(shape, train, rng):
+    bn = bound(L.BatchNorm1d(), shape[-1], rng, shape[:-2])
+    bn.buffers["running_mean"][...] = rng.standard_normal(bn.buffers["running_mean"].shape)
+    bn.momentum = 0.0  # finite differences must not move the running statistics
+    check_grads(bn, rng.standard_normal(shape) * 2 + 1, rng, train=train)
+
+
+def test_dropout_gradient_with_fixed_mask(rng):
+    drop = L.Dropout(0.4)
+    x = rng.standard_normal((8, 5))
+    G = rng.standard_normal(x.shape)
+
+    def f():
+        drop.rng = np.random.default_rng(7)  # the same mask for every evaluation
+        return float(np.sum(drop.forward(x, train=True) * G))
+
+    f()
+    assert relative_error(drop.backward(G), numerical_grad(f, x)) < 1e-6
+
+
+def test_dropout_inactive_at_inference_and_keeps_the_mean(rng):
+    drop = L.Dropout(0.25)
+    drop.rng = np.random.default_rng(0)
+    x = np.ones((400, 100))
+    np.testing.assert_array_equal(drop.forward(x, train=False), x)
+    out = drop.forward(x, train=True)
+    assert abs((out == 0).mean() - 0.25) < 0.01
+    assert abs(out.mean() - 1) < 0.02
+    with pytest.raises(ValueError, match="rate"):
+        L.Dropout(1.0)
+
+
+@pytest.mark.parametrize("make", [L.BatchNorm1d, L.GELU, lambda: L.LeakyReLU(0.2)],
+                         ids=["BatchNorm1d", "GELU", "LeakyReLU"])
+def test_model_axis_equals_separate_models(make, rng):
+    """A group of 3 models computes what 3 separate layers do, running statistics included."""
+    group = bound(make(), 4, rng, (3,))
+    x, g = rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 4))
+    out = group.forward(x, train=True)
+    grad_x = group.backward(g)
+    for m in range(3):
+        single = type(group)(**{k: v for k, v in group.config().items() if k != "type"})
+        single.bind({k: v[m].copy() for k, v in group.params.items()},
+                    {k: np.zeros_like(v[m]) for k, v in group.params.items()})
+        np.testing.assert_allclose(single.forward(x[m], train=True), out[m], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(single.backward(g[m]), grad_x[m], rtol=1e-12, atol=1e-12)
+        for k in group.grads:
+            np.testing.assert_allclose(single.grads[k], group.grads[k][m], rtol=1e-12, atol=1e-12)
+        for k in getattr(group, "buffers", {}):
+            np.testing.assert_allclose(single.buffers[k], group.buffers[k][m], rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer", [L.Dense(5, init="glorot_normal"), L.ReLU(), L.LeakyReLU(0.3), L.Sigmoid(),
+                                   L.Tanh(), L.GELU(), L.Softmax(), L.Dropout(0.2),
+                                   L.BatchNorm1d(momentum=0.2, eps=1e-3)], ids=repr)
+def test_config_rebuilds_the_layer(layer):
+    again = L.from_config(layer.config())
+    assert type(again) is type(layer) and again.config() == layer.config()
+
+
+@pytest.mark.parametrize("name", sorted(L.ACTIVATIONS))
+def test_every_activation_name_builds(name):
+    assert isinstance(L.activation(name), L.Layer)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", ACTIVATIONS + [L.BatchNorm1d], ids=lambda m: type(m()).__name__)
+def test_dtype_is_kept(make, dtype, rng):
+    layer = make()
+    if layer.param_shapes(3):
+        layer.bind({k: np.ones(s, dtype) for k, s in layer.param_shapes(3).items()},
+                   {k: np.zeros(s, dtype) for k, s in layer.param_shapes(3).items()})
+    x = rng.standard_normal((4, 3)).astype(dtype)
+    assert layer.forward(x, train=True).dtype == dtype
+    assert layer.backward(x).dtype == dtype
+
+
+# -- losses ------------------------------------------------------------------------------
+def _targets(kind, shape, rng):
+    if kind == "mse":
+        return rng.standard_normal(shape)
+    if kind == "binary_cross_entropy":
+        return rng.integers(0, 2, shape).astype(float)
+    return np.eye(shape[-1])[rng.integers(0, shape[-1], shape[:-1])]
+
+
+@pytest.mark.parametrize("kind, kwargs", [("softmax_cross_entropy", {"label_smoothing": 0.1}),
+                                          ("binary_cross_entropy", {}), ("mse", {})])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", [(6, 3), (2, 5, 1)])
+def test_loss_gradients(kind, kwargs, reduction, shape, rng):
+    if kind == "binary_cross_entropy":
+        shape = shape[:-1] + (1,)
+    loss = losses.get(kind, reduction=reduction, **kwargs)
+    z, y = rng.standard_normal(shape) * 3, _targets(kind, shape, rng)
+    loss.forward(z, y)
+    analytic = loss.backward()
+    numeric = numerical_grad(lambda: float(np.sum(loss.forward(z, y))), z)
+    assert relative_error(analytic, numeric) < 1e-6
+    assert np.shape(loss.forward(z, y)) == shape[:-2]  # one loss per model
+    assert losses.from_config(loss.config()).config() == loss.config()
+
+
+def test_cross_entropy_integer_targets_equal_one_hot(rng):
+    z, y = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    loss = losses.SoftmaxCrossEntropy(label_smoothing=0.3)
+    a, grad_a = loss.forward(z, y), loss.backward().copy()
+    b, grad_b = loss.forward(z, np.eye(4)[y]), loss.backward()
+    assert a == pytest.approx(b, rel=1e-14)
+    np.testing.assert_allclose(grad_a, grad_b, rtol=1e-14)
+
+
+def test_binary_cross_entropy_is_finite_for_huge_logits():
+    loss = losses.BinaryCrossEntropy("sum")
+    value = loss.forward(np.array([[1e4], [-1e4]]), np.array([[0.0], [1.0]]))
+    assert value == pytest.approx(2e4)
+    np.testing.assert_array_equal(loss.backward(), [[1.0], [-1.0]])
+
+
+def test_bad_loss_arguments():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.SoftmaxCrossEntropy(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="valid: .*mse"):
+        losses.get("hinge")

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+import scratchnet as sn
+from scratchnet import plots
+
+SIZE = (640, 480)  # FIGSIZE * DPI
+
+
+def assert_png_and_svg(written, stem):
+    assert sorted(p.name for p in written) == [f"{stem}.png", f"{stem}.svg"]
+    for path in written:
+        if path.suffix == ".png":
+            assert plots.png_size(path) == SIZE
+            import matplotlib.image
+
+            assert matplotlib.image.imread(path).shape[:2] == SIZE[::-1]
+        else:
+            text = path.read_text()
+            assert text.startswith("<?xml") and "<svg" in text and text.rstrip().endswith("</svg>")
+    assert not [p for p in written[0].parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 2)) + np.repeat([[0, 0], [3, 0], [0, 3]], 30, axis=0)
+    return X, np.repeat(np.array(["a", "b", "c"]), 30)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_decision_boundary(blobs, n_classes, tmp_path):
+    X, y = blobs
+    keep = np.isin(y, ["a", "b", "c"][:n_classes])
+    model = sn.MLP(hidden=(8,), seed=0).fit(X[keep], y[keep], epochs=3, batch_size=10)
+    written = plots.plot_decision_boundary(model, X[keep], y[keep], tmp_path / "boundary.png",
+                                           resolution=50)
+    assert_png_and_svg(written, "boundary")
+
+
+def test_decision_boundary_needs_two_features(tmp_path):
+    with pytest.raises(ValueError, match="2 features"):
+        plots.plot_decision_boundary(None, np.zeros((4, 3)), np.zeros(4), tmp_path / "b")
+
+
+def test_curves_with_and_without_validation(tmp_path):
+    history = {"epoch": [1, 2, 3], "loss": [0.9, 0.5, 0.3], "accuracy": [0.6, 0.8, 0.9]}
+    assert_png_and_svg(plots.plot_curves(history, tmp_path / "train"), "train")
+    history |= {"val_loss": [1.0, 0.6, 0.4], "val_accuracy": [0.5, 0.7, 0.85]}
+    assert_png_and_svg(plots.plot_curves(history, tmp_path / "curves"), "curves")
+    with pytest.raises(ValueError, match="no loss or accuracy"):
+        plots.plot_curves({"epoch": [1]}, tmp_path / "empty")
+
+
+def test_sweep_plot(tmp_path):
+    hidden = np.arange(3, 10)
+    written = plots.plot_sweep(hidden, np.linspace(0.8, 0.95, 7), np.full(7, 0.01), tmp_path / "sweep")
+    assert_png_and_svg(written, "sweep")
+    with pytest.raises(ValueError, match="one length"):
+        plots.plot_sweep(hidden, np.zeros(3), np.zeros(3), tmp_path / "bad")
+
+
+def test_confusion_matrix(tmp_path):
+    written = plots.plot_confusion_matrix([[5, 1], [2, 7]], ["no", "yes"], tmp_path / "cm")
+    assert_png_and_svg(written, "cm")
+    with pytest.raises(ValueError, match="2 labels"):
+        plots.plot_confusion_matrix(np.zeros((3, 3)), ["no", "yes"], tmp_path / "bad")
+
+
+def test_png_size_refuses_other_files(tmp_path):
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not a PNG"):
+        plots.png_size(tmp_path / "x.png")
