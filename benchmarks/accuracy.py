@@ -125,6 +125,21 @@ def table(results) -> str:
     return "\n".join(lines)
 
 
+def verdict(results) -> str:
+    """The issue's target, scratchnet's mean >= MLPClassifier's, in correct test predictions."""
+    met, missed = [], []
+    for name, r in results.items():
+        n_test = len(load(name, 0)[3])
+        extra = round(float(np.sum(r["cosine"][:, 0] - r["sklearn"][:, 0])) * n_test)
+        total = n_test * len(SEEDS)
+        (met if extra >= 0 else missed).append(f"{name} ({extra:+d} of {total})")
+    text = f"Target, scratchnet (cosine) mean ≥ MLPClassifier's: met on {', '.join(met) or 'none'}"
+    if missed:
+        text += f"; missed on {', '.join(missed)}"
+    return text + (" (in brackets: correct test predictions minus MLPClassifier's, summed over "
+                   "the seeds, of all test predictions)." )
+
+
 def section(results) -> str:
     return f"""## Accuracy
 
@@ -141,6 +156,8 @@ BLAS thread; the ratio is the median of per-seed MLPClassifier / scratchnet rati
 fits run back to back.
 
 {table(results)}
+
+{verdict(results)}
 
 Datasets: moons (1000 points, noise 0.2), circles (1000, noise 0.1, factor 0.5), spirals
 (1500 points, 3 arms of 1.5 turns, angular noise 0.5), scikit-learn's bundled digits (1797 8×8 images)

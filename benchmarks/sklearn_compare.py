@@ -3,20 +3,28 @@
 The estimators are drop-ins, so the comparison is fair by construction: both get
 the same constructor arguments (the defaults plus the solver below, so the same
 max_iter, tol, n_iter_no_change, batch size, L2 alpha and learning rate), the same
-train/test split and the same standardised features, for seeds 0..9. Each keeps its
-own weight initialisation and random streams. Runs interleave (the order alternates
-per seed) on one BLAS thread; times are medians of the per-run ratios.
+train/test split and the same standardised features, for seeds 0..29. Both initialise
+the weights by the same rule but each from its own random stream, and shuffle with
+its own stream, so single runs differ; from the same weights the two train alike
+(tests/test_sklearn.py checks it). Runs interleave (the order alternates per seed)
+on one BLAS thread; times are medians of the per-run ratios.
 
-    python benchmarks/sklearn_compare.py            # about a minute
-    python benchmarks/sklearn_compare.py --seeds 3  # quicker
+    python benchmarks/sklearn_compare.py            # a few minutes; rewrites the
+                                                    # "## scikit-learn estimators" section
+                                                    # of docs/benchmarks.md
+    python benchmarks/sklearn_compare.py --seeds 3 --no-write  # quicker, prints only
 """
 from __future__ import annotations
 
 import argparse
+import platform
+import re
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+import sklearn
 import sklearn.neural_network as sk_nn
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
@@ -37,6 +45,8 @@ REGRESSION = {
     "friedman1": lambda: datasets.make_friedman1(1000, noise=1.0, random_state=0),
 }
 SOLVERS = {"adam": {}, "sgd": {"solver": "sgd"}}
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+TITLE = "## scikit-learn estimators"
 
 
 def split(X, y, seed, regression):
@@ -57,10 +67,8 @@ def run(cls, params, data, seed):
     return est.score(X_test, y_test), seconds, est.n_iter_
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    args = parser.parse_args(argv)
+def compare(n_seeds):
+    """One row per (data, solver): mean scores, paired difference, epochs, time ratio."""
     rows = []
     tasks = [(name, load, False) for name, load in CLASSIFICATION.items()] + \
             [(name, load, True) for name, load in REGRESSION.items()]
@@ -72,7 +80,7 @@ def main(argv=None):
             theirs_cls = sk_nn.MLPRegressor if regression else sk_nn.MLPClassifier
             for solver, params in SOLVERS.items():
                 ours, theirs = [], []
-                for seed in range(args.seeds):
+                for seed in range(n_seeds):
                     data = split(X, y, seed, regression)
                     pair = [(ours, ours_cls), (theirs, theirs_cls)]
                     for results, cls in (pair if seed % 2 == 0 else pair[::-1]):
@@ -85,14 +93,56 @@ def main(argv=None):
                              int((diff > 0).sum()), int((diff < 0).sum()),
                              np.median(ours[:, 2]), np.median(theirs[:, 2]),
                              np.median(ours[:, 1] / theirs[:, 1])))
-    print(f"test score, mean over {args.seeds} seeds; diff = scratchnet - scikit-learn "
-          "(paired, +- standard error)\n")
-    print("| data | score | solver | scratchnet | scikit-learn | diff | wins/losses "
-          "| epochs (sn / sk) | time ratio sn/sk |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    return rows
+
+
+def section(rows, n_seeds) -> str:
+    lines = [
+        TITLE, "",
+        "`scratchnet.sklearn.MLPClassifier` / `MLPRegressor` against scikit-learn's estimators "
+        "of the same names, both constructed with the same arguments (defaults, plus the solver "
+        "shown), on the same splits and standardised features. Test score (accuracy, or R^2 on "
+        f"standardised targets), mean over seeds 0..{n_seeds - 1}; diff = scratchnet - "
+        "scikit-learn, paired by seed, +- its standard error; wins/losses count seeds. Epochs "
+        "and the fit-time ratio are medians; one BLAS thread, runs interleaved. Both initialise "
+        "by the same rule, each from its own random stream; from the same weights their SGD "
+        "steps agree to rounding (tests/test_sklearn.py), so the differences below are those "
+        "of the random streams.", "",
+        f"Produced by `python benchmarks/sklearn_compare.py` on {platform.machine()}, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}.", "",
+        "| data | score | solver | scratchnet | scikit-learn | diff | wins/losses "
+        "| epochs (sn / sk) | fit time sn/sk |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:+.4f} +- {r[6]:.4f} "
-              f"| {r[7]}/{r[8]} | {r[9]:.0f} / {r[10]:.0f} | {r[11]:.2f} |")
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.4f} | {r[4]:.4f} "
+                     f"| {r[5]:+.4f} +- {r[6]:.4f} | {r[7]}/{r[8]} | {r[9]:.0f} / {r[10]:.0f} "
+                     f"| {r[11]:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path = DOC) -> None:
+    """Replace this benchmark's section of ``path`` (or append it), leaving the rest alone."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
+        old.rstrip("\n") + "\n\n" + text)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    text = section(compare(args.seeds), args.seeds)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+        print(f"wrote the {TITLE[3:]} section of {DOC}")
 
 
 if __name__ == "__main__":

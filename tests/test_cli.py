@@ -6,6 +6,7 @@ import pytest
 
 from scratchnet import io
 from scratchnet.cli import main
+from scratchnet.plots import png_size
 
 
 @pytest.fixture(autouse=True)
@@ -138,6 +139,11 @@ def test_evaluate_summary_predict_and_plot(capsys, in_tmp):
     files = run_json(capsys, "plot", "r")["files"]
     assert sorted(p.rsplit("/", 1)[1] for p in files if p.endswith(".png")) == \
         ["confusion_matrix.png", "curves.png", "decision_boundary.png"]
+    for path in files:
+        if path.endswith(".png"):
+            assert png_size(in_tmp / path) == (640, 480)
+        else:
+            assert (in_tmp / path).read_text().startswith("<?xml")
 
 
 def test_reproduce_quick(capsys, in_tmp):
@@ -149,3 +155,32 @@ def test_reproduce_quick(capsys, in_tmp):
     assert len(out["sweep"]["mean"]) == len(out["sizes"]["sweep_hidden"])
     assert {"sweep.png", "boundary_tutorial.png", "boundary_default.png"} <= set(out["plots"])
     assert "![sweep](sweep.png)" in report
+
+
+def test_regression_on_a_csv(capsys, in_tmp):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2)) * [1, 30]
+    y = X[:, 0] ** 2 + 0.05 * X[:, 1]
+    (in_tmp / "reg.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{t}\n" for (a, b), t in zip(X, y)))
+    out = run_json(capsys, "train", "--data", "reg.csv", "--target", "y", "--loss", "mse", "--scale",
+                   "--optimizer", "adam", "--lr", "0.01", "--hidden", "32", "--epochs", "30",
+                   "--seed", "0", "--out", "r")
+    assert out["test_accuracy"] is None and out["test_r2"] > 0.8
+    assert {p.name for p in (in_tmp / "r").glob("*.png")} == {"curves.png"}
+    model = io.load(in_tmp / "r" / "model.npz")
+    pred = run_json(capsys, "predict", "--model", "r/model.npz", "--data", "reg.csv")
+    np.testing.assert_array_equal(pred["predictions"], model.predict(X))
+    ev = run_json(capsys, "evaluate", "--model", "r/model.npz", "--data", "reg.csv")
+    assert ev["n"] == 200 and ev["r2"] > 0.8 and ev["rmse"] == pytest.approx(ev["loss"] ** 0.5)
+    code, _, err = run(capsys, "predict", "--model", "r/model.npz", "--data", "reg.csv", "--proba")
+    assert code == 2 and "--proba is for classifiers" in err
+    (in_tmp / "text.csv").write_text("a,y\n1,low\n2,high\n3,low\n4,high\n")
+    code, _, err = run(capsys, "train", "--data", "text.csv", "--target", "y", "--loss", "mse")
+    assert code == 2 and "needs a numeric target" in err
+
+
+def test_one_config_file_for_several_commands(capsys, in_tmp):
+    (in_tmp / "run.toml").write_text('epochs = 1\nhidden = [8]\nno_plots = true\nout = "r"\n'
+                                     '[summary]\nmodel = "r/model.npz"\n')
+    assert run_json(capsys, "train", "--config", "run.toml")["epochs_trained"] == 1
+    assert run_json(capsys, "summary", "--config", "run.toml")["config"]["hidden"] == [8]

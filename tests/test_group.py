@@ -50,7 +50,8 @@ def test_partial_last_batch_deep_nets_and_per_model_lr_and_weight_decay(data):
 @pytest.mark.parametrize("options", [dict(activation="tanh"), dict(activation="leaky_relu"),
                                      dict(optimizer="adam", lr=0.01),
                                      dict(optimizer="adamw", lr=0.01, weight_decay=0.05),
-                                     dict(optimizer="momentum", lr=0.05)])
+                                     dict(optimizer="momentum", lr=0.05),
+                                     dict(label_smoothing=0.1)])
 def test_other_activations_and_optimizers(data, options):
     X, y = data
     kwargs = [dict(options, hidden=h, seed=s) for h, s in [(4, 0), (12, 1)]]

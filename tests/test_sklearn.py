@@ -157,7 +157,7 @@ def test_multi_output_regression(rng):
                        random_state=0).fit(X, Y)
     assert reg.predict(X).shape == (200, 3) and reg.n_outputs_ == 3
     assert reg.score(X, Y) > 0.95
-    assert reg.predict(X[:, :]).dtype == np.float64
+    assert reg.predict(X).dtype == np.float64
     single = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
     assert single.fit(X, Y[:, 0]).predict(X).shape == (200,)
 
@@ -171,6 +171,32 @@ def test_poisson_regression_predicts_positive_means(rng):
     assert (reg.predict(X) > 0).all() and reg.score(X, y) > 0.4
     with pytest.raises(ValueError, match="poisson.*y >= 0"):
         MLPRegressor(loss="poisson").fit(X, y - 5.0)
+
+
+@pytest.mark.parametrize("solver, atol", [("sgd", 1e-12), ("adam", 1e-3)])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multi-output regression"])
+def test_training_math_matches_sklearn_from_the_same_weights(rng, solver, atol, task):
+    """scikit-learn as the oracle: from the same weights, without shuffling, 20 epochs of
+    minibatch steps (L2 penalty, momentum, batches) give the same weights. SGD agrees
+    to rounding; Adam to ~1e-4, as scratchnet's Adam adds eps to the bias-corrected
+    sqrt(v) (torch's convention) where scikit-learn adds it to sqrt(v)."""
+    X = rng.normal(size=(90, 5))
+    y = {"binary": (X[:, 0] > 0).astype(int),
+         "multiclass": np.digitize(X[:, 0], [-0.5, 0.5]),
+         "multi-output regression": np.c_[2 * X[:, 0], X[:, 1] ** 2]}[task]
+    Ours, Theirs = ((MLPRegressor, sk_nn.MLPRegressor) if task.endswith("regression")
+                    else (MLPClassifier, sk_nn.MLPClassifier))
+    params = dict(hidden_layer_sizes=(8, 6), activation="tanh", solver=solver, alpha=0.01,
+                  batch_size=32, shuffle=False, learning_rate_init=0.01, max_iter=1,
+                  random_state=0)
+    ours, theirs = Ours(**params).fit(X, y), Theirs(**params).fit(X, y)  # then overwrite:
+    for ours_W, theirs_W in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        theirs_W[...] = ours_W
+    # a warm-started fit restarts the optimizer on both sides: 20 epochs, no early stop
+    for est in (ours, theirs):
+        est.set_params(warm_start=True, max_iter=20, tol=0.0, n_iter_no_change=100).fit(X, y)
+    for ours_W, theirs_W in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(ours_W, theirs_W, rtol=0, atol=atol)
 
 
 # -- hyper-parameters are checked at fit, with the parameter named ----------------------------
@@ -298,6 +324,13 @@ def test_partial_fit(rng):
     assert reg.n_iter_ == 1 and reg.t_ == len(X)
 
 
+def test_verbose_prints_the_loss_of_each_epoch(rng, capsys):
+    X, y = _blobs(rng)
+    clf = MLPClassifier(max_iter=3, verbose=True, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Iteration {i + 1}, loss = {loss:.8f}" for i, loss in enumerate(clf.loss_curve_)]
+
+
 def test_fit_after_partial_fit_restarts(rng):
     X, y = _blobs(rng)
     clf = MLPClassifier(max_iter=4, random_state=0).partial_fit(X, y, classes=[0, 1, 2])
@@ -363,7 +396,7 @@ def test_cross_val_score_and_clone(digits):
     assert twin.get_params() == clf.get_params() and not hasattr(twin, "classes_")
 
 
-def test_pickle_round_trip_predicts_the_same_and_trains_on_alike(digits):
+def test_pickle_round_trip_predicts_the_same_and_keeps_training_alike(digits):
     X_train, X_test, y_train, _ = digits
     clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=20, random_state=0)
     clf.fit(X_train / 16, y_train)
@@ -377,7 +410,8 @@ def test_pickle_round_trip_predicts_the_same_and_trains_on_alike(digits):
 
 
 def test_dataframe_feature_names(digits):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     X_train, X_test, y_train, _ = digits
     columns = [f"pixel_{i}" for i in range(64)]
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)

@@ -134,8 +134,8 @@ def test_resume_skips_finished_groups_and_refuses_another_sweep(small, tmp_path,
 
 def test_models_that_cannot_share_a_group_train_alone(small):
     X_train, y_train, X_test, y_test = small
-    result = sw.sweep(X_train, y_train, X_test, y_test, sw.grid(dropout=[0.1]) if False else
-                      [{"hidden": 4}], trials=2, seed=0, epochs=1, batch_size=20, dropout=0.1)
+    result = sw.sweep(X_train, y_train, X_test, y_test, [{"hidden": 4}], trials=2, seed=0,
+                      epochs=1, batch_size=20, dropout=0.1)
     assert len(result.rows) == 2
     row = result.rows[1]
     model = MLP(seed=row["seed"], hidden=4, dropout=0.1).fit(X_train, y_train, epochs=1, batch_size=20)

@@ -25,21 +25,24 @@ def _mode(mode, monitor):
     return mode
 
 
-def model_state(model) -> dict[str, np.ndarray]:
-    """Copies of everything training changes in a model: the flat parameters and
-    each layer's buffers (BatchNorm running statistics)."""
-    state = {"params": model.params.copy()}
+def _named_buffers(model):
+    """(key, array) for each layer's named state buffer; scratch space (keyed by shape) is skipped."""
     for i, layer in enumerate(model.layers):
         for name, value in getattr(layer, "buffers", {}).items():
-            state[f"{i}.{name}"] = value.copy()
-    return state
+            if isinstance(name, str):
+                yield f"{i}.{name}", value
+
+
+def model_state(model) -> dict[str, np.ndarray]:
+    """Copies of everything training changes in a model: the flat parameters and
+    each layer's named buffers (BatchNorm running statistics)."""
+    return {"params": model.params.copy(), **{k: v.copy() for k, v in _named_buffers(model)}}
 
 
 def restore_state(model, state) -> None:
     model.params[...] = state["params"]
-    for i, layer in enumerate(model.layers):
-        for name, value in getattr(layer, "buffers", {}).items():
-            value[...] = state[f"{i}.{name}"]
+    for key, value in _named_buffers(model):
+        value[...] = state[key]
 
 
 class EarlyStopping:

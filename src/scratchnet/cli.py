@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dropout", type=float, metavar="RATE", help="dropout after each hidden layer")
     train.add_argument("--batchnorm", action="store_true", default=None, help="BatchNorm1d per hidden layer")
     train.add_argument("--scale", action="store_true", default=None,
-                       help="standardise features (the scaler is saved with the model)")
+                       help="standardise features, with the scaler saved in the model "
+                            "(default: on, except for moons, the tutorial's raw data)")
+    train.add_argument("--no-scale", action="store_false", dest="scale", default=None,
+                       help="feed the features as they are")
     train.add_argument("--validation-split", type=float, dest="validation_split", metavar="FRACTION",
                        help="validate on this fraction of the training rows (default: the test split)")
     train.add_argument("--early-stopping", type=int, dest="early_stopping", metavar="PATIENCE",
@@ -218,6 +221,8 @@ def cmd_train(args) -> dict:
         run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress, plots=plots)
         return _report_run(args, run_dir, metrics)
     settings = settings_from_args(args)
+    if args.scale is None and args.data != "moons":
+        settings["scale"] = True
     spec = runs.data_spec(args.data, args.target, args.test_size)
     if args.trials > 1:
         return _train_trials(args, settings, spec, progress)
@@ -448,26 +453,33 @@ def cmd_sweep(args) -> dict:
 
 
 def apply_config(parser, args, argv):
-    """Re-parse with the TOML file's settings as defaults: the command line wins."""
+    """Re-parse with the TOML file's settings as defaults: the command line wins.
+
+    Top-level keys serve every command that has them; a ``[command]`` table only
+    that command. A key no command (or not that table's command) knows is an error."""
     path = Path(args.config)
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path} is not valid TOML: {e}") from None
-    values = {k: v for k, v in table.items() if not isinstance(v, dict)}
-    values.update(table.get(args.command, {}))
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    command = sub.choices[args.command]
-    actions = {a.dest: a for a in command._actions if a.dest not in ("help", "config", "run")}
+    dests = {name: {a.dest: a for a in p._actions if a.dest not in ("help", "config", "run")}
+             for name, p in sub.choices.items()}
+    actions = dests[args.command]
+    known_anywhere = set().union(*dests.values())
     defaults = {}
-    for key, value in values.items():
-        action = actions.get(key.replace("-", "_"))
-        if action is None:
+    shared = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    own = list(table.get(args.command, {}).items())
+    for i, (key, value) in enumerate(shared + own):
+        dest = key.replace("-", "_")
+        if dest not in actions:
+            if i < len(shared) and dest in known_anywhere:
+                continue  # a setting for another command
             raise ValueError(f"{path}: unknown setting {key!r} for scratchnet {args.command}; "
                              f"valid: {', '.join(sorted(actions))}")
-        defaults[action.dest] = _config_value(action, key, value, path)
-    command.set_defaults(**defaults)
+        defaults[dest] = _config_value(actions[dest], key, value, path)
+    sub.choices[args.command].set_defaults(**defaults)
     return parser.parse_args(argv)
 
 
@@ -504,6 +516,9 @@ def main(argv=None) -> int:
         print(e, file=sys.stderr)
         return 2
     except runs.Interrupted as e:
+        if args.json:
+            print(json.dumps({"interrupted": True, "signal": e.signum, "epoch": e.epoch,
+                              "epochs": e.total, "run_dir": str(e.run_dir)}))
         print(f"{command}: stopped on {e}", file=sys.stderr)
         return 128 + e.signum
     except (ValueError, TypeError, OSError) as e:

@@ -29,6 +29,7 @@ import numpy as np
 from . import layers as L
 from .data import check_X
 from .losses import SoftmaxCrossEntropy
+from .optimizers import SGD
 from .model import check_positive
 
 _PER_MODEL = ("lr", "weight_decay")  # optimizer settings that may differ inside a group
@@ -176,12 +177,13 @@ class _Shard:
         self.lr = self._per_model(lambda m: m.optimizer.lr)
         self.wd = self.decay = None
         if any(getattr(m.optimizer, "weight_decay", 0) for m in models):
-            cfg["weight_decay"] = 0.0  # applied in ``_weight_decay``, per model
+            cfg["weight_decay"] = 0.0  # applied per model in ``step``
             if getattr(opt, "decoupled", False):  # AdamW
                 self.decay = self._per_model(lambda m: 1 - m.optimizer.lr * m.optimizer.weight_decay)
             else:
                 self.wd = self._per_model(lambda m: m.optimizer.weight_decay)
         self.optimizer = type(opt)(lr=self.lr, **cfg)
+        self.plain_sgd = type(opt) is SGD and not cfg.get("momentum") and cfg.get("clipnorm") is None
         state = [m.optimizer.state() for m in models]
         if state[0]:
             self.optimizer.load_state({k: self._packed_state(k, [s[k] for s in state])
@@ -224,8 +226,10 @@ class _Shard:
         return flat
 
     def _packed_state(self, key, arrays):
+        """One optimizer state entry for the shard: per-parameter arrays packed, the
+        rest (Adam's step count) shared, so it must be equal across the models."""
         first = np.asarray(arrays[0])
-        if first.shape == self.params.shape or first.shape == self.models[0].params.shape:
+        if all(np.shape(a) == m.params.shape for a, m in zip(arrays, self.models)):
             flat = np.zeros_like(self.params)
             self.pack(flat, arrays)
             return flat
@@ -288,6 +292,7 @@ class _Shard:
                 "gate": [np.empty((M, B, n), bool) for n in w[:-1]],
                 "WT": [None] + [np.empty((M, n_out, n_in), dt) for n_in, n_out in zip(w, w[1:])],
                 "ones": np.ones((M, 1, B), dt),
+                "zeros": [np.zeros((M, B, n), dt) for n in w[:-1]],  # faster than a scalar 0
                 "row": np.empty((M, B, 1), dt)}
         return self._buffers[B]
 
@@ -303,7 +308,7 @@ class _Shard:
             a = np.matmul(hs[l], W[l], out=pre[l])
             if l:
                 a += b[l][:, None, :]
-            hs.append(np.maximum(a, 0, out=a) if relu else acts[l].forward(a, train=True))
+            hs.append(np.maximum(a, buf["zeros"][l], out=a) if relu else acts[l].forward(a, train=True))
         logits = np.matmul(hs[last], W[last], out=pre[last])
         if last:
             logits += b[last][:, None, :]
@@ -343,4 +348,8 @@ class _Shard:
             self.grads += self.wd * self.params
         if self.decay is not None:  # AdamW: theta <- theta (1 - lr wd) before its step
             self.params *= self.decay
-        self.optimizer.step(self.params, self.grads)
+        if self.plain_sgd:  # theta <- theta - lr * grad, without a temporary
+            np.multiply(self.grads, self.lr, out=self.grads)
+            self.params -= self.grads
+        else:
+            self.optimizer.step(self.params, self.grads)

@@ -67,7 +67,7 @@ class Dense(Layer):
         self.init = initializers.check_name(init)
         self.needs_input_grad = True  # the model turns this off for its first layer
         self.Wb = self.grad_Wb = None
-        self.buffers = {}
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
     def param_shapes(self, n_in):
         return {"W": (n_in, self.units), "b": (self.units,)}
@@ -86,7 +86,7 @@ class Dense(Layer):
         # [x, 1]^T g = [grad_W; grad_b]. Training steps use this (two NumPy calls fewer).
         self.Wb = _stacked(params["W"], params["b"])
         self.grad_Wb = _stacked(grads["W"], grads["b"])
-        self.buffers = {}
+        self._scratch = {}
 
     def forward(self, x, train=False):
         W = self.params["W"]
@@ -94,7 +94,7 @@ class Dense(Layer):
         if train and self.Wb is not None and x.ndim == 2 and x.dtype == W.dtype:
             # [x, 1], the output and the input gradient live in buffers reused by
             # every step of this batch shape
-            bufs = self.buffers.get(x.shape) or _new_buffers(self.buffers, x.shape, (
+            bufs = self._scratch.get(x.shape) or _keep(self._scratch, x.shape, (
                 np.ones((len(x), x.shape[1] + 1), x.dtype), np.empty((len(x), self.units), x.dtype),
                 np.empty_like(x)))
             self.x1, out, self.grad_in = bufs
@@ -127,14 +127,14 @@ class ReLU(Layer):
 
     def __init__(self):
         super().__init__()
-        self.buffers = {}
+        self._scratch = {}  # training-step outputs by input shape (not state: never saved)
 
     def forward(self, x, train=False):
         out = None
         if train:  # into a buffer reused by every step of this batch shape
-            out = self.buffers.get(x.shape)
+            out = self._scratch.get(x.shape)
             if out is None or out.dtype != x.dtype:
-                out = _new_buffers(self.buffers, x.shape, np.empty_like(x))
+                out = _keep(self._scratch, x.shape, np.empty_like(x))
         self.out = np.maximum(x, 0, out=out)
         return self.out
 
@@ -174,13 +174,13 @@ def _stacked(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]))
 
 
-def _new_buffers(buffers: dict, shape: tuple, new):
-    """Keep ``new`` as the training-step buffers for inputs of ``shape``; a few shapes
+def _keep(scratch: dict, shape: tuple, new):
+    """Keep ``new`` as the training-step arrays for inputs of ``shape``; a few shapes
     at most (a full and a last batch, typically). What a training step returns is
-    only valid until the next step of that shape; inference never uses buffers."""
-    if len(buffers) >= 4:
-        buffers.clear()
-    buffers[shape] = new
+    only valid until the next step of that shape; inference never uses them."""
+    if len(scratch) >= 4:
+        scratch.clear()
+    scratch[shape] = new
     return new
 
 

@@ -235,32 +235,35 @@ class Sequential:
         check_positive("batch_size", batch_size, int)
         X = check_X(X, self.n_features_ if self.built else None, self.dtype)
         Y, y_idx = self._targets(y, len(X), fitting=True)
-        if validation_split:
-            if validation_data is not None:
-                raise ValueError("pass validation_data or validation_split, not both")
-            (X, Y, y_idx), validation_data = self._split(X, Y, y_idx, validation_split)
+        if validation_split and validation_data is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if early_stopping is not None and not validation_split and validation_data is None:
+            raise ValueError("early_stopping watches the validation loss: "
+                             "pass validation_data or validation_split")
+        train_rows, val_rows = self._split(len(X), validation_split) if validation_split else (
+            slice(None), None)
         if self.scale and self.scaler is None:
-            self.scaler = Standardizer().fit(X)
-        X = self._scaled(X)
+            self.scaler = Standardizer().fit(X[train_rows])
         if not self.built:
             self._prepare(Y.shape[-1])
             self.build(X.shape[1])
         self._check_outputs(Y.shape[-1])
-        if batch_size > len(X):
-            raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
+        if y_idx is not None and Y.shape[-1] < self.n_outputs_:  # a last layer wider than the classes
+            Y = one_hot(y_idx, self.n_outputs_, self.dtype)
         validation = None
-        if isinstance(validation_data, tuple) and len(validation_data) == 3:  # already split
-            X_val, Y_val, y_val_idx = validation_data
-            validation = (self._scaled(X_val), Y_val, y_val_idx)
+        if val_rows is not None:
+            validation = (self._scaled(X[val_rows]), Y[val_rows],
+                          None if y_idx is None else y_idx[val_rows])
+            X, Y, y_idx = X[train_rows], Y[train_rows], None if y_idx is None else y_idx[train_rows]
         elif validation_data is not None:
             X_val, y_val = validation_data
             X_val = self._scaled(check_X(X_val, self.n_features_, self.dtype, name="X_val"))
             validation = (X_val, *self._targets(y_val, len(X_val)))
+        X = self._scaled(X)
+        if batch_size > len(X):
+            raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
         callbacks = list(callbacks)
         if early_stopping is not None:
-            if validation is None:
-                raise ValueError("early_stopping watches the validation loss: "
-                                 "pass validation_data or validation_split")
             if not isinstance(early_stopping, EarlyStopping):
                 early_stopping = EarlyStopping(patience=early_stopping)
             callbacks.append(early_stopping)
@@ -300,17 +303,16 @@ class Sequential:
             what = "targets" if self.task == "regression" else "classes"
             raise ValueError(f"the last layer has {self.n_outputs_} outputs but y has {n_out} {what}")
 
-    def _split(self, X, Y, y_idx, fraction):
-        """Hold out a random ``fraction`` of the rows: returns (train, validation) triples."""
+    def _split(self, n, fraction):
+        """Row indices (train, validation) holding out a random ``fraction`` of n rows."""
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise ValueError(f"validation_split must be a fraction in (0, 1), got {fraction!r}")
-        n_val = int(round(len(X) * fraction))
-        if not 0 < n_val < len(X):
-            raise ValueError(f"validation_split={fraction} of {len(X)} rows leaves "
-                             f"{n_val} for validation and {len(X) - n_val} for training")
-        order = self.shuffle_rng.permutation(len(X))
-        parts = [order[n_val:], order[:n_val]]
-        return [(X[i], Y[i], None if y_idx is None else y_idx[i]) for i in parts]
+        n_val = int(round(n * fraction))
+        if not 0 < n_val < n:
+            raise ValueError(f"validation_split={fraction} of {n} rows leaves "
+                             f"{n_val} for validation and {n - n_val} for training")
+        order = self.shuffle_rng.permutation(n)
+        return order[n_val:], order[:n_val]
 
     def _scaled(self, X):
         return X if self.scaler is None else self.scaler.transform(X, self.dtype)

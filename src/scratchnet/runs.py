@@ -121,6 +121,9 @@ def read_csv(path, target: str | None, feature_names: list[str] | None = None):
         if len(row) != len(header):
             raise ValueError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}")
         for c, col in enumerate(columns):
+            if not row[col].strip():
+                raise ValueError(f"{path} line {line}: column {header[col]!r} is empty (a missing "
+                                 f"value); fill or drop such rows first")
             try:
                 X[r, c] = float(row[col])
             except ValueError:
@@ -252,14 +255,13 @@ def make_run_dir(out) -> Path:
 
 @contextlib.contextmanager
 def removed_on_error(run_dir):
-    """Delete ``run_dir`` (made for this command) if the block fails, except on
-    ``Interrupted``, whose checkpoint must stay: no half-written output remains."""
+    """Delete ``run_dir`` (made for this command) if the block fails, so no
+    half-written output remains; but never a checkpoint (e.g. after a second Ctrl-C)."""
     try:
         yield run_dir
-    except Interrupted:
-        raise
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if not (Path(run_dir) / CHECKPOINT_FILE).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 
@@ -318,8 +320,8 @@ def resume_run(run_dir, *, epochs=None, progress=False, plots=True) -> tuple[Pat
 def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before) -> dict:
     settings = config["settings"]
     done = len(model.history.get("loss", []))
-    X_fit, y_fit, validation, validation_name = data.X_train, data.y_train, (data.X_test, data.y_test), \
-        "the test split"
+    X_fit, y_fit = data.X_train, data.y_train
+    validation, validation_name = (data.X_test, data.y_test), "the test split"
     if settings.get("validation_split"):  # the same rows on every resume
         from sklearn.model_selection import train_test_split
 
@@ -333,8 +335,9 @@ def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before
         model.fit(X_fit, y_fit, epochs=settings["epochs"] - done, batch_size=settings["batch_size"],
                   validation_data=validation, early_stopping=settings.get("early_stopping"),
                   callbacks=[ckpt], progress=progress)
-        if flag["signal"] is not None:
-            raise Interrupted(flag["signal"], len(model.history["loss"]), settings["epochs"], run_dir)
+        epoch = len(model.history["loss"])
+        if flag["signal"] is not None and epoch < settings["epochs"]:  # else: done, finish up
+            raise Interrupted(flag["signal"], epoch, settings["epochs"], run_dir)
     train_seconds = ckpt.seconds()
     io.save(model, run_dir / MODEL_FILE, training=config)
     metrics = {"test": evaluate(model, data.X_test, data.y_test),
@@ -364,12 +367,6 @@ def write_history(history: dict, path) -> None:
         w.writerows(zip(*(history[k] for k in keys)))
 
     io.atomic_write(path, write, "w")
-
-
-def read_history(path) -> dict:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else [])}
 
 
 def write_plots(run_dir, model, data, history, metrics) -> list[Path]:

@@ -334,7 +334,7 @@ class _BaseMLP(BaseEstimator):
         loss_and_grad = OUTPUTS[self.out_activation_][0]
         snapshot = params.copy()
         total = 0.0
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
             for idx in batches(X.shape[0], batch_size, self._shuffle_rng if self.shuffle else None):
                 w = sw[idx]
                 w_sum = w.sum()
@@ -522,6 +522,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ``loss="squared_error"`` (identity output) or ``"poisson"`` (exp output, y >= 0);
     one or several outputs. Other parameters and fitted attributes as ``MLPClassifier``
     (without classes_).
+
+    With several outputs, ``loss_`` is the loss whose gradient is followed: the
+    per-sample loss summed over outputs. scikit-learn follows the same gradient but
+    reports the mean over outputs, so its ``loss_curve_`` (and what ``tol`` compares)
+    is smaller by the number of outputs.
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,

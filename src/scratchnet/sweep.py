@@ -10,6 +10,12 @@ Every model has its own integer seed (in its row), derived from the sweep's seed
 its point and its trial: ``MLP(seed=row["seed"], ...).fit(X, y, ...)`` trains the
 same model alone. Results are written (CSV and JSON) as each group finishes, so an
 interrupted sweep keeps what it finished, and ``resume=True`` skips it.
+
+A row holds the model's settings, ``point``, ``trial``, ``seed``, ``depth``, ``units``
+(hidden units in all), its final ``train_accuracy``, ``test_accuracy``, ``train_loss``,
+``test_loss`` (mean cross-entropy), ``diverged`` (the epoch, or None), ``seconds`` (its
+share of its group's wall time, training and scoring) and ``group`` (the id of the
+group it trained in).
 """
 from __future__ import annotations
 
@@ -21,13 +27,14 @@ import itertools
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import presets
-from .group import _zero_at_zero, architecture, fit_group, group_key
+from .group import _zero_at_zero, architecture, default_threads, fit_group, group_key
 from .model import MLP, check_positive
 from .train import TrainingDiverged
 
@@ -243,10 +250,12 @@ def train_group(specs, X_train, y_train, X_test, y_test, threads=None, on_epoch=
                              threads=threads, on_epoch=on_epoch)
     else:
         diverged = [_fit_alone(m, X_train, y_train, epochs, batch_size, on_epoch) for m in models]
+    scores = lambda m: (m.evaluate(X_train, y_train), m.evaluate(X_test, y_test))  # noqa: E731
+    with ThreadPoolExecutor(threads or default_threads()) as pool:  # NumPy releases the GIL
+        evaluated = list(pool.map(scores, models))
     seconds = (time.perf_counter() - start) / len(specs)
     rows = []
-    for spec, model, div in zip(specs, models, diverged):
-        train, test = model.evaluate(X_train, y_train), model.evaluate(X_test, y_test)
+    for spec, (train, test), div in zip(specs, evaluated, diverged):
         row = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.items()}
         row.update(depth=len(spec["hidden"]), units=sum(spec["hidden"]),
                    train_accuracy=train["accuracy"], test_accuracy=test["accuracy"],
@@ -347,7 +356,7 @@ def sweep(X_train, y_train, X_test, y_test, points=None, *, trials: int = 1, see
     data = (X_train, y_train, X_test, y_test)
 
     def finished(group_id, group_rows):
-        rows[group_id] = group_rows
+        rows[group_id] = [dict(r, group=group_id) for r in group_rows]
         if out is not None:
             _save(out, config, rows)
 

@@ -1,0 +1,175 @@
+"""Sweep speed: the tutorial's two many-model experiments, side by side with their peers.
+
+1. ``test_class(3, 40, 3)``: hidden sizes 3..39, 3 runs each (111 networks), 100
+   epochs at batch 10 on the tutorial's moons, seed preset (lr 1e-4, summed
+   gradients, standard-normal init).
+2. ``test(X_train, y_train, X_test, y_test, 10, 10, 100)``: 100 runs of hidden 64,
+   10 epochs at batch 10.
+
+scratchnet's sweep engine (model groups, all cores) is timed in full, in float64 and
+in float32 (asked for explicitly: never the default). The peers, timed in the same
+process right after, are estimated from a sample of their models, because in full
+they take minutes: one ``MLP.fit`` after another, and the tutorial's own code
+(``benchmarks/tutorial.py``). Writes the "## Sweeps" section of docs/benchmarks.md.
+
+    python benchmarks/sweep.py            # about a minute
+    python benchmarks/sweep.py --no-write # print only
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tutorial  # noqa: E402  (the tutorial's code, for its timing)
+
+from scratchnet import MLP  # noqa: E402
+from scratchnet.data import tutorial_moons  # noqa: E402
+from scratchnet.group import default_threads  # noqa: E402
+from scratchnet.sweep import grid, sweep, trials  # noqa: E402
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+SEED = dict(lr=1e-4, init="normal", reduction="sum")
+
+
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def sequential_per_model(data, hidden_sizes, epochs):
+    """Seconds per model for one MLP.fit after another (the obvious NumPy)."""
+    X_train, X_test, y_train, y_test = data
+    start = time.perf_counter()
+    for i, h in enumerate(hidden_sizes):
+        MLP(hidden=h, seed=i, **SEED).fit(X_train, y_train, epochs=epochs, batch_size=10)
+    return (time.perf_counter() - start) / len(hidden_sizes)
+
+
+def tutorial_per_model(data, hidden_sizes, epochs, sample_epochs):
+    """Seconds per model for the tutorial's code, from ``sample_epochs`` epochs each."""
+    X_train, X_test, y_train, y_test = data
+    start = time.perf_counter()
+    for i, h in enumerate(hidden_sizes):
+        rng = np.random.default_rng(i)
+        model = tutorial.init_network(rng, n_hidden=h)
+        tutorial.fit(model, X_train, y_train, 10, sample_epochs, rng)
+    return (time.perf_counter() - start) / len(hidden_sizes) * epochs / sample_epochs
+
+
+def run(quick=False):
+    data = tutorial_moons()
+    X_train, X_test, y_train, y_test = data
+    epochs = 20 if quick else 100
+    load_before = os.getloadavg()[0]
+    rows, acc = [], {}
+
+    # 1. the hidden-size sweep, 111 models
+    points = grid(hidden=range(3, 40))
+    for dtype in ("float64", "float32"):
+        result, wall, cpu = timed(lambda: sweep(X_train, y_train, X_test, y_test, points, trials=3,
+                                                seed=0, preset="seed", epochs=epochs,
+                                                batch_size=10, dtype=dtype))
+        rows.append(("sweep", f"scratchnet sweep, {dtype}, {default_threads()} threads", wall, cpu))
+        acc[dtype] = result
+    result, wall, cpu = timed(lambda: sweep(X_train, y_train, X_test, y_test, points, trials=3,
+                                            seed=0, preset="seed", epochs=epochs, batch_size=10,
+                                            threads=1))
+    rows.append(("sweep", "scratchnet sweep, float64, 1 thread", wall, cpu))
+    sample = [3, 21, 39]
+    per_model = sequential_per_model(data, sample, epochs)
+    rows.append(("sweep", f"MLP.fit one after another (from {len(sample)} models)", per_model * 111, None))
+    per_model = tutorial_per_model(data, sample, epochs, sample_epochs=3)
+    rows.append(("sweep", f"the tutorial's code (from {len(sample)} models x 3 epochs)",
+                 per_model * 111, None))
+
+    # 2. the tutorial's test: 100 runs of hidden 64, 10 epochs
+    for dtype in ("float64", "float32"):
+        res, wall, cpu = timed(lambda: trials(X_train, y_train, X_test, y_test, n=100, seed=0,
+                                              hidden=64, epochs=10, batch_size=10, dtype=dtype, **SEED))
+        rows.append(("test", f"scratchnet trials, {dtype}, {default_threads()} threads", wall, cpu))
+        acc[f"test {dtype}"] = res
+    per_model = sequential_per_model(data, [64] * 5, 10)
+    rows.append(("test", "MLP.fit one after another (from 5 models)", per_model * 100, None))
+    per_model = tutorial_per_model(data, [64] * 2, 10, sample_epochs=3)
+    rows.append(("test", "the tutorial's code (from 2 models x 3 epochs)", per_model * 100, None))
+    return {"rows": rows, "acc": acc, "epochs": epochs, "load": (load_before, os.getloadavg()[0])}
+
+
+def by_hidden(result):
+    table = {}
+    for s in result.summary():
+        table[s["units"]] = (s["mean"], s["std"])
+    return table
+
+
+def section(res) -> str:
+    rows, acc = res["rows"], res["acc"]
+    lines = ["## Sweeps", "",
+             "Generated by `python benchmarks/sweep.py`. The tutorial's many-model experiments on its "
+             "moons (3750 training rows), seed preset. scratchnet rows are timed in full (wall and "
+             "process CPU seconds); the peers are estimated from a sample of their models, timed "
+             "in the same process right after. Speed-ups are against the tutorial's code.", ""]
+    for key, title in [("sweep", f"`test_class(3, 40, 3)`: 111 networks, hidden 3..39 x 3 runs, "
+                                 f"{res['epochs']} epochs at batch 10 (target: <= 6 s)"),
+                       ("test", "`test(..., 10, 10, 100)`: 100 networks of hidden 64, 10 epochs at "
+                                "batch 10 (target: <= 1.5 s)")]:
+        group = [r for r in rows if r[0] == key]
+        tutorial_s = [r[2] for r in group if "tutorial" in r[1]][0]
+        lines += [f"### {title}", "", "| contender | wall s | CPU s | speed-up |", "|---|---:|---:|---:|"]
+        for _, name, wall, cpu in group:
+            lines.append(f"| {name} | {wall:.2f} | {'' if cpu is None else f'{cpu:.2f}'} | "
+                         f"{tutorial_s / wall:.0f}x |")
+        lines.append("")
+    table = by_hidden(acc["float64"])
+    mean_30_39 = np.mean([table[h][0] for h in range(30, 40)])
+    mean_30_39_f32 = np.mean([by_hidden(acc["float32"])[h][0] for h in range(30, 40)])
+    shown = [3, 4, 5, 6, 8, 10, 15, 20, 25, 30, 35, 39]
+    lines += ["### Accuracy by hidden size (float64 sweep, mean ± std of 3 runs)", "",
+              "| hidden | " + " | ".join(map(str, shown)) + " |",
+              "|---|" + "---:|" * len(shown),
+              "| test accuracy | " + " | ".join(f"{table[h][0]:.3f} ± {table[h][1]:.3f}" for h in shown) + " |",
+              "",
+              f"Mean test accuracy for 30-39 hidden units: {mean_30_39:.4f} in float64, "
+              f"{mean_30_39_f32:.4f} in float32 (the tutorial's figure: about 0.98). "
+              f"The 100 runs of hidden 64: mean {acc['test float64']['mean']:.4f}, std "
+              f"{acc['test float64']['std']:.4f} (the tutorial: 0.94541, 0.019558).", "",
+              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, NumPy "
+              f"{np.__version__}, Python {platform.python_version()}; load average "
+              f"{res['load'][0]:.2f} before, {res['load'][1]:.2f} after (other processes on the "
+              f"machine slow the wall times; CPU seconds are less sensitive).", ""]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = DOC) -> None:
+    """Replace the "## Sweeps" section of ``path`` (or append it), leaving the rest alone."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Sweeps\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
+        old.rstrip("\n") + "\n\n" + text)
+    tmp = path.with_suffix(".md.sweep.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 epochs instead of 100 for the sweep")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    text = section(run(args.quick))
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
