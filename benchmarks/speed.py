@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "scaling.png"
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
+PAUSE = 0.2  # seconds of quiet before each timed epoch
 
 
 # -- the machine --------------------------------------------------------------------
@@ -194,12 +195,15 @@ def contenders(w, include_tutorial=True):
 
 def race(runners, rounds: int, label: str) -> dict[str, np.ndarray]:
     """One warm-up epoch each, then ``rounds`` rounds of one epoch each, interleaved.
-    Returns seconds per epoch, per contender."""
+    The order rotates every round, and each epoch starts after a short pause: BLAS and
+    OpenMP worker threads spin for a while after their work, which would otherwise
+    slow down whichever contender comes next. Returns seconds per epoch, per contender."""
     for r in runners:
         r.epoch()
     times = {r.name: [] for r in runners}
     for i in range(rounds):
-        for r in runners:
+        for r in runners[i % len(runners):] + runners[:i % len(runners)]:
+            time.sleep(PAUSE)
             t = time.perf_counter()
             r.epoch()
             times[r.name].append(time.perf_counter() - t)

@@ -184,3 +184,12 @@ def test_one_config_file_for_several_commands(capsys, in_tmp):
                                      '[summary]\nmodel = "r/model.npz"\n')
     assert run_json(capsys, "train", "--config", "run.toml")["epochs_trained"] == 1
     assert run_json(capsys, "summary", "--config", "run.toml")["config"]["hidden"] == [8]
+
+
+def test_early_stopping_on_a_validation_split(capsys, in_tmp):
+    out = run_json(capsys, "train", "--data", "iris", "--epochs", "300", "--early-stopping", "2",
+                   "--validation-split", "0.3", "--seed", "0", "--no-plots", "--out", "r")
+    assert out["epochs_trained"] < 300
+    metrics = json.loads((in_tmp / "r" / "metrics.json").read_text())
+    assert metrics["data"]["validation"] == "34 training rows held out"
+    assert len(io.load(in_tmp / "r" / "model.npz").history["val_loss"]) == out["epochs_trained"]

@@ -83,12 +83,12 @@ def test_padded_units_stay_exactly_zero_after_training(data):
     Xaug = np.concatenate([X, np.ones((len(X), 1))], axis=1)
     Y = np.eye(2)[y]
     shard.fit(Xaug, Y, epochs=3, batch_size=10, on_epoch=None)
-    W0, W1, b1 = shard._blocks(shard.params)
+    W0, W1, b1 = shard._blocks(shard.params)  # (M, 2 + 1, 20) with b0 last, (M, 20, 2), (M, 2)
     assert np.any(W0[2] != 0)
     for m, h in enumerate((3, 11, 20)):
         assert not np.any(W0[m, :, h:]), "padded input weights and biases must stay 0"
         assert not np.any(W1[m, h:, :]), "padded output weights must stay 0"
-        assert np.any(W1[m, :h, :] != 0)
+        assert np.all(W1[m, :h, :] != 0) and np.all(b1[m] != 0)
 
 
 def test_threads_do_not_change_a_single_bit(data):

@@ -22,6 +22,11 @@ from scratchnet.callbacks import LearningRateScheduler, ReduceLROnPlateau  # noq
 TOL = 1e-10
 
 
+@pytest.mark.skipif(not os.environ.get("CI"), reason="the exact pin is CI's business")
+def test_ci_uses_the_pinned_torch():
+    assert torch.__version__.split("+")[0] == "2.13.0"
+
+
 def t(a, grad=False):
     return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
 

@@ -17,6 +17,8 @@ import numpy as np
 
 
 class Optimizer:
+    hyper = ("weight_decay", "clipnorm")  # what config() records besides type and lr
+
     def __init__(self, lr=0.01, weight_decay=0.0, clipnorm=None):
         self.lr = lr
         self.weight_decay = _check("weight_decay", weight_decay)
@@ -46,8 +48,6 @@ class Optimizer:
         cfg = {"type": type(self).__name__, "lr": lr if np.isscalar(lr) else None}
         return cfg | {k: getattr(self, k) for k in self.hyper}
 
-    hyper = ("weight_decay", "clipnorm")
-
 
 class SGD(Optimizer):
     """theta <- theta - lr * grad  (tutorial eq. 7).
@@ -67,10 +67,10 @@ class SGD(Optimizer):
 
     def step(self, params, grads):
         if not self._plain:
-            return self._step_momentum(params, grads)
+            return self._step_full(params, grads)
         params -= self.lr * grads
 
-    def _step_momentum(self, params, grads):
+    def _step_full(self, params, grads):
         g = self._gradient(params, grads)
         if self.momentum:
             if not hasattr(self, "velocity"):

@@ -105,7 +105,7 @@ def random_search(n: int, seed=None, **axes) -> list[dict]:
     and ranges give a value chosen uniformly, single values stay fixed.
 
     >>> random_search(20, seed=0, lr=LogUniform(1e-4, 1e-1), hidden=range(8, 65))"""
-    check_positive("n", n, int)
+    check_positive("the number of random points", n, int)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):

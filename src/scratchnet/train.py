@@ -46,7 +46,7 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
                 history.setdefault(key, []).append(value)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{train_loss:.4f}", acc=f"{train_acc:.4f}")
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"})
             if any([cb(model, epoch + 1, logs) for cb in callbacks]):
                 break
     finally:
@@ -71,21 +71,22 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
     rows = min(batch_size, n)
     x_buf = np.empty((rows,) + X.shape[1:], X.dtype)
     y_buf = np.empty((rows,) + Y.shape[1:], Y.dtype)
-    seen = None  # (..., n, C): each row's logits at its step, in `order`
+    seen = None  # (n, C): each row's logits at its step, in `order`
     loss, forward, backward, step = model.loss, model.forward, model.backward, model.optimizer.step
     gradient = getattr(loss, "gradient", None)
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
     with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
-            m = len(idx)
+            if len(idx) < rows:  # the last batch
+                x_buf, y_buf = x_buf[:len(idx)], y_buf[:len(idx)]
             # mode="clip" skips the bounds-check buffering: a permutation is in range
-            xb = np.take(X, idx, axis=0, out=x_buf[:m], mode="clip")
-            yb = np.take(Y, idx, axis=0, out=y_buf[:m], mode="clip")
+            xb = np.take(X, idx, axis=0, out=x_buf, mode="clip")
+            yb = np.take(Y, idx, axis=0, out=y_buf, mode="clip")
             logits = forward(xb, train=True)
             if seen is None:
-                seen = np.empty(logits.shape[:-2] + (n, logits.shape[-1]), logits.dtype)
-            seen[..., start:start + m, :] = logits
+                seen = np.empty((n,) + logits.shape[1:], logits.dtype)
+            seen[start:start + len(idx)] = logits
             if gradient is None:
                 loss.forward(logits, yb)
                 backward(loss.backward())
