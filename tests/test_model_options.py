@@ -73,6 +73,8 @@ def test_binary_cross_entropy_classifier(moons):
     assert set(model.predict(X_test)) == {"no", "yes"}
     with pytest.raises(ValueError, match="needs 2 classes, y has 3"):
         sn.MLP(hidden=(4,), loss="binary_cross_entropy").fit(np.zeros((3, 2)), [0, 1, 2])
+    with pytest.raises(ValueError, match="last layer has 2 outputs but y has 1"):
+        sn.Sequential([L.Dense(2)], loss="binary_cross_entropy").fit(X_train, y_train)
 
 
 def test_activation_per_layer_dropout_and_batchnorm():

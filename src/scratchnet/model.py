@@ -299,8 +299,10 @@ class Sequential:
         return Y, y_idx
 
     def _check_outputs(self, n_out):
-        if self.n_outputs_ < n_out or (self.task == "regression" and self.n_outputs_ != n_out):
-            what = "targets" if self.task == "regression" else "classes"
+        # softmax may have spare outputs (classes never seen); the other losses need one per column
+        exact = not isinstance(self.loss, losses.SoftmaxCrossEntropy)
+        if self.n_outputs_ < n_out or (exact and self.n_outputs_ != n_out):
+            what = "target columns" if exact else "classes"
             raise ValueError(f"the last layer has {self.n_outputs_} outputs but y has {n_out} {what}")
 
     def _split(self, n, fraction):

@@ -126,29 +126,31 @@ def parse_axis(name: str, tokens: list[str], random: bool = False):
     """Command-line values of one axis: ``3:40`` is ``range(3, 40)`` (``3:40:2`` with a
     step), ``64,32`` one network with two hidden layers, ``1e-4:1e-1`` a log-uniform
     float range (random search only). Returns a list, or a distribution."""
+    flag = f"--{name.replace('_', '-')}"
     ints = name in ("hidden", "depth", "batch_size", "epochs")
     floats = name in ("lr", "weight_decay")
+    if floats and any(":" in t for t in tokens):
+        if not random or len(tokens) > 1:
+            raise ValueError(f"{flag} {' '.join(tokens)}: a float range LOW:HIGH is a log-uniform "
+                             "distribution for --random; give values for a grid")
+        try:
+            low, high = (float(p) for p in tokens[0].split(":"))
+        except ValueError:
+            raise ValueError(f"{flag}: cannot read {tokens[0]!r} as LOW:HIGH") from None
+        return LogUniform(low, high)
     out = []
     for token in tokens:
         try:
             if ":" in token and ints:
                 out.extend(range(*(int(p) for p in token.split(":"))))
-            elif ":" in token and floats:
-                low, high = (float(p) for p in token.split(":"))
-                if not random or len(tokens) > 1:
-                    raise ValueError(f"--{name.replace('_', '-')} {token}: a float range is a "
-                                     "log-uniform distribution for --random; give values for a grid")
-                return LogUniform(low, high)
             elif "," in token and name == "hidden":
                 out.append(tuple(int(p) for p in token.split(",")))
             else:
                 out.append(int(token) if ints else float(token) if floats else token)
         except (TypeError, ValueError) as e:
-            if "log-uniform" in str(e) or "LogUniform" in str(e):
-                raise
-            raise ValueError(f"--{name.replace('_', '-')}: cannot read {token!r} ({e})") from None
+            raise ValueError(f"{flag}: cannot read {token!r} ({e})") from None
     if not out:
-        raise ValueError(f"--{name.replace('_', '-')} {' '.join(tokens)} has no values")
+        raise ValueError(f"{flag} {' '.join(tokens)} has no values")
     return out
 
 

@@ -80,9 +80,10 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
             idx = order[start:start + batch_size]
             if len(idx) < rows:  # the last batch
                 x_buf, y_buf = x_buf[:len(idx)], y_buf[:len(idx)]
-            # mode="clip" skips the bounds-check buffering: a permutation is in range
-            xb = np.take(X, idx, axis=0, out=x_buf, mode="clip")
-            yb = np.take(Y, idx, axis=0, out=y_buf, mode="clip")
+            # the take method, not np.take's Python wrapper (1 µs); mode="clip" skips
+            # the bounds-check buffering: a permutation is in range
+            xb = X.take(idx, axis=0, out=x_buf, mode="clip")
+            yb = Y.take(idx, axis=0, out=y_buf, mode="clip")
             logits = forward(xb, train=True)
             if seen is None:
                 seen = np.empty((n,) + logits.shape[1:], logits.dtype)
