@@ -157,3 +157,15 @@ def test_incompatible_models_are_refused(data):
         fit_group([MLP(hidden=4, dropout=0.2)], X, y, epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="at least one"):
         fit_group([], X, y, epochs=1, batch_size=10)
+
+
+@pytest.mark.parametrize("n_classes", [3, 10])
+def test_many_classes_and_string_labels(n_classes):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = np.array([f"c{i}" for i in rng.integers(n_classes, size=300)])
+    kwargs = [dict(hidden=h, seed=h, lr=0.1) for h in (5, 16)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=32)
+    assert list(models[0].classes_) == sorted(set(y))
+    assert_same_as_alone(models, kwargs, X, y, 2, 32)

@@ -6,7 +6,8 @@ one import. They pass scikit-learn's estimator checks (tests/test_sklearn.py) an
 work in ``Pipeline``, ``GridSearchCV``, ``cross_val_score`` and ``clone``.
 
 Differences from scikit-learn's: only the stochastic solvers ("adam", "sgd"), so
-no "lbfgs" and no ``max_fun``. Sparse input is densified a batch at a time.
+no "lbfgs" and no ``max_fun``; the classifier adds ``decision_function`` (the
+logits). Sparse input is densified a batch at a time.
 
 The network is a ``scratchnet.Sequential`` of ``Dense`` and activation layers, its
 parameters one flat array updated by a ``scratchnet.optimizers`` optimizer. The
@@ -232,7 +233,6 @@ class _BaseMLP(BaseEstimator):
             params = self._net
             self._build(self._units, self._hidden_activation, seed=0)
             self._net.params[...] = params
-            self._net.shuffle_rng = self._shuffle_rng
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):

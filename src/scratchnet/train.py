@@ -58,6 +58,9 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     return history
 
 
+EPOCH_LOSS_CHUNK = 4096  # rows
+
+
 def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
     """One pass of minibatch steps. Returns the mean training loss and accuracy
     over the epoch's batches (as the weights were when each batch was seen).
@@ -94,8 +97,13 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
             else:
                 backward(gradient(logits, yb))
             step(model.params, model.grads)
-        targets = np.take(Y, order, axis=0)
-        mean_loss = loss.forward(seen, targets) / (1 if loss.reduction == "mean" else n)
+        # the epoch's loss from its logits, in chunks that bound the temporaries
+        loss_sum = 0.0
+        for start in range(0, n, EPOCH_LOSS_CHUNK):
+            rows = order[start:start + EPOCH_LOSS_CHUNK]
+            chunk_loss = loss.forward(seen[start:start + len(rows)], Y.take(rows, axis=0))
+            loss_sum += chunk_loss * len(rows) if loss.reduction == "mean" else chunk_loss
+        mean_loss = loss_sum / n
     correct = 0 if y_idx is None else np.count_nonzero(predicted_index(seen) == y_idx[order])
     return float(mean_loss), correct / n
 
