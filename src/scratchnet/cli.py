@@ -427,7 +427,7 @@ def cmd_sweep(args) -> dict:
         X_train, X_test, y_train, y_test = tutorial_moons()
         result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials, seed=seed,
                           preset=args.preset, out=args.out, resume=args.resume, client=client,
-                          threads=args.threads, group_size=args.group_size if args.group_size is not None else sw.DEFAULT_GROUP_SIZE,
+                          threads=args.threads, group_size=args.group_size,
                           progress=show_progress(args))
     finally:
         if client is not None:

@@ -99,7 +99,7 @@ class Dense(Layer):
                 np.empty_like(x)))
             self.x1, out, self.grad_in = bufs
             self.x1[:, :-1] = x
-            return np.dot(self.x1, self.Wb, out=out)
+            return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
         out = np.matmul(x, W)
         out += self.params["b"][..., None, :]
         return out
@@ -113,10 +113,10 @@ class Dense(Layer):
             if not self.needs_input_grad:
                 return None
             return np.matmul(grad_out, W.swapaxes(-1, -2))
-        np.dot(self.x1.T, grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
+        self.x1.T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
         if not self.needs_input_grad:
             return None
-        return np.dot(grad_out, W.T, out=self.grad_in)
+        return grad_out.dot(W.T, out=self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
@@ -130,12 +130,15 @@ class ReLU(Layer):
         self._scratch = {}  # training-step outputs by input shape (not state: never saved)
 
     def forward(self, x, train=False):
-        out = None
-        if train:  # into a buffer reused by every step of this batch shape
-            out = self._scratch.get(x.shape)
-            if out is None or out.dtype != x.dtype:
-                out = _keep(self._scratch, x.shape, np.empty_like(x))
-        self.out = np.maximum(x, 0, out=out)
+        if not train:
+            self.out = np.maximum(x, 0)
+            return self.out
+        # into a buffer reused by every step of this batch shape; max against zeros
+        # of the same shape costs half of max against the scalar 0 on small batches
+        bufs = self._scratch.get(x.shape)
+        if bufs is None or bufs[0].dtype != x.dtype:
+            bufs = _keep(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x)))
+        self.out = np.maximum(x, bufs[1], out=bufs[0])
         return self.out
 
     def backward(self, grad_out):

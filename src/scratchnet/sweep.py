@@ -311,7 +311,7 @@ class SweepResult:
 
 def sweep(X_train, y_train, X_test, y_test, points=None, *, trials: int = 1, seed=None,
           preset: str | None = None, out=None, resume: bool = False, client=None,
-          threads: int | None = None, group_size: int = DEFAULT_GROUP_SIZE,
+          threads: int | None = None, group_size: int | None = None,
           progress: bool = False, **settings) -> SweepResult:
     """Train ``trials`` seeded MLPs per point and score each on the train and test sets.
 
@@ -323,8 +323,11 @@ def sweep(X_train, y_train, X_test, y_test, points=None, *, trials: int = 1, see
     resume: keep the groups already in ``out`` and train only the rest.
     client: a ``dask.distributed.Client``: groups run on its workers, one task each.
     threads: threads per group here (default: the usable cores); on Dask, 1.
+    group_size: the most models in one group (default ``DEFAULT_GROUP_SIZE``). Results
+        are identical for any ``threads`` and on Dask, for the same ``group_size``.
     """
     check_positive("trials", trials, int)
+    group_size = DEFAULT_GROUP_SIZE if group_size is None else group_size
     base = presets.get(preset) if preset is not None else {}
     base.update(settings)
     base.setdefault("epochs", 10)
