@@ -43,15 +43,16 @@ def reference_epoch(model, X, Y, y_idx, batch_size, rng):
     return float(loss_sum) / n, correct / n
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])  # two classes take their own loss path
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("n, batch_size", [(53, 10), (40, 8), (7, 7)])
-def test_train_epoch_matches_the_plain_loop(n, batch_size, reduction):
+def test_train_epoch_matches_the_plain_loop(n, batch_size, reduction, n_classes):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, 3))
-    y = rng.integers(0, 4, n)
-    Y = one_hot(y, 4)
-    fast = built_mlp(lr=0.05, reduction=reduction)
-    plain = built_mlp(lr=0.05, reduction=reduction)
+    y = rng.integers(0, n_classes, n)
+    Y = one_hot(y, n_classes)
+    fast = built_mlp(lr=0.05, reduction=reduction, n_classes=n_classes)
+    plain = built_mlp(lr=0.05, reduction=reduction, n_classes=n_classes)
     for epoch in range(3):
         got = train_epoch(fast, X, Y, y, batch_size, np.random.default_rng(epoch))
         want = reference_epoch(plain, X, Y, y, batch_size, np.random.default_rng(epoch))
@@ -172,7 +173,7 @@ def test_relu_backward_leaves_its_argument_alone(rng):
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])
+@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3), (6, 2), (3, 5, 2)])  # C = 2 has its own path
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 def test_loss_gradient_equals_forward_then_backward(reduction, shape, smoothing, rng):
     loss = SoftmaxCrossEntropy(reduction, label_smoothing=smoothing)
@@ -189,6 +190,9 @@ def test_loss_gradient_is_finite_for_extreme_logits():
     grad = SoftmaxCrossEntropy().gradient(np.array([[1e4, -1e4], [-1e4, 1e4]]),
                                           one_hot(np.array([1, 1]), 2))
     np.testing.assert_allclose(grad, [[0.5, -0.5], [0.0, 0.0]])
+    grad = SoftmaxCrossEntropy().gradient(np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 0.0]]),
+                                          one_hot(np.array([1, 1]), 3))
+    np.testing.assert_allclose(grad, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]])
 
 
 def test_an_epoch_does_not_copy_the_data():

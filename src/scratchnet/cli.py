@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tomllib
@@ -213,6 +214,10 @@ def _count(name, value, minimum):
 def cmd_train(args) -> dict:
     _count("--trials", args.trials, 1)
     _count("--checkpoint-every", args.checkpoint_every, 0)
+    if args.seed is not None:
+        _count("--seed", args.seed, 0)
+    if args.validation_split is not None and not 0 < args.validation_split < 1:
+        raise ValueError(f"--validation-split must be a fraction in (0, 1), got {args.validation_split}")
     progress, plots = show_progress(args), not args.no_plots
     if args.resume:
         fixed = [f"--{k.replace('_', '-')}" for k in RESUME_FIXED if getattr(args, k) is not None]
@@ -262,8 +267,9 @@ def _report_run(args, run_dir, metrics) -> dict:
 def _train_trials(args, settings, spec, progress) -> dict:
     data = runs.load_data(spec)
     run_dir = runs.make_run_dir(args.out) if args.out else None
-    result = trials(data.X_train, data.y_train, data.X_test, data.y_test, n=args.trials,
-                    seed=args.seed, progress=progress, **settings)
+    with runs.removed_on_error(run_dir) if run_dir else contextlib.nullcontext():
+        result = trials(data.X_train, data.y_train, data.X_test, data.y_test, n=args.trials,
+                        seed=args.seed, progress=progress, **settings)
     out = {"test_accuracy_mean": result["mean"], "test_accuracy_std": result["std"],
            "trials": result["trials"], "seconds": result["seconds"], "preset": args.preset,
            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
@@ -425,10 +431,14 @@ def cmd_sweep(args) -> dict:
         client = Client(args.scheduler, timeout="20s")
     try:
         X_train, X_test, y_train, y_test = tutorial_moons()
-        result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials, seed=seed,
-                          preset=args.preset, out=args.out, resume=args.resume, client=client,
-                          threads=args.threads, group_size=args.group_size,
-                          progress=show_progress(args))
+        with runs.interrupt_on_signals():
+            result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials,
+                              seed=seed, preset=args.preset, out=args.out, resume=args.resume,
+                              client=client, threads=args.threads, group_size=args.group_size,
+                              progress=show_progress(args))
+    except runs.Stopped as e:
+        raise runs.Stopped(e.signum, f"the finished groups are saved in {args.out}; "
+                                     f"run the same command with --resume to continue") from None
     finally:
         if client is not None:
             client.close()
@@ -525,6 +535,9 @@ def main(argv=None) -> int:
         message = " ".join(str(e).split())  # one line, whatever the exception held
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
+    except runs.Stopped as e:
+        print(f"{command}: stopped on {e}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130

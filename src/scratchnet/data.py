@@ -31,7 +31,12 @@ class LabelEncoder:
 
     def fit(self, y) -> "LabelEncoder":
         y = _labels_1d(y)
-        self.classes_ = np.unique(y)
+        try:
+            self.classes_ = np.unique(y)
+        except TypeError:  # e.g. ints mixed with strings: no order, so no classes
+            kinds = sorted({type(v).__name__ for v in y.ravel()})
+            raise TypeError(f"y mixes label types that cannot be compared ({', '.join(kinds)}): "
+                            f"use labels of one type") from None
         return self
 
     def transform(self, y) -> np.ndarray:
@@ -59,6 +64,8 @@ def _labels_1d(y) -> np.ndarray:
         raise ValueError(f"y must be 1-D (one label per row), got shape {y.shape}")
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError("y contains NaN")
+    if y.dtype == object and any(v is None or v != v for v in y):  # None, float('nan')
+        raise ValueError("y contains missing labels (None or NaN)")
     return y
 
 
@@ -91,7 +98,7 @@ def check_X(X, n_features: int | None = None, dtype=np.float64, name: str = "X")
     if X.dtype == object or X.dtype.kind in "USV":
         try:
             X = X.astype(np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{name} has non-numeric values (dtype {X.dtype})") from None
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
@@ -105,7 +112,8 @@ def check_X(X, n_features: int | None = None, dtype=np.float64, name: str = "X")
         raise ValueError(
             f"{name} has {X.shape[1]} features, but the model was trained with {n_features}"
         )
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):
+        X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf (or values beyond the range of {X.dtype.name})")
     return X

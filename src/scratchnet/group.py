@@ -104,6 +104,7 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
         if getattr(m, "scale", False):
             raise ValueError("group training does not support scale=True: standardise X first")
         Y_m, _ = m._targets(y, len(X), fitting=True)  # fits each model's label encoder
+        m._check_classes()
         if Y is not None and not np.array_equal(Y_m, Y):
             raise ValueError("the models were fitted on different classes")
         Y = Y_m

@@ -69,6 +69,9 @@ def save(model, path, *, training: dict | None = None, extra: dict | None = None
     exactly where it stopped (optimizer state and random-generator states)."""
     if not getattr(model, "built", False):
         raise ValueError("cannot save a model that is not fitted: call fit(X, y) first")
+    if not np.isfinite(model.params).all():
+        raise ValueError("refusing to save a model whose parameters contain NaN or inf "
+                         "(training diverged): retrain with a lower learning rate")
     arrays = {"params": model.params}
     buffers = []
     for i, layer in enumerate(model.layers):
@@ -218,6 +221,8 @@ def _rebuild(header, data):
     if params.shape != model.params.shape or params.dtype != model.params.dtype:
         raise ModelFileError(f"params of shape {params.shape} and dtype {params.dtype} do not "
                              f"fit the architecture ({model.params.shape}, {model.params.dtype})")
+    if not np.isfinite(params).all():
+        raise ModelFileError("the file's parameters contain NaN or inf: it would only predict garbage")
     model.params[...] = params
     for i, name in header["buffers"]:
         model.layers[i].buffers[name][...] = data[f"buffer.{i}.{name}"]
@@ -239,7 +244,12 @@ def _rebuild_object(info, attr, data):
     module = info["module"]
     if not module.startswith("scratchnet."):  # only our own classes, never arbitrary code
         raise ModelFileError(f"refusing to rebuild {attr} from module {module!r}")
-    cls = getattr(importlib.import_module(module), info["type"])
+    try:
+        cls = getattr(importlib.import_module(module), info["type"], None)
+    except ImportError:
+        cls = None
+    if not isinstance(cls, type):
+        raise ModelFileError(f"refusing to rebuild {attr}: {module}.{info['type']} is not a class")
     obj = cls.__new__(cls)
     obj.__dict__.update(info["values"])
     for name in info["arrays"]:

@@ -94,11 +94,13 @@ class Dense(Layer):
         if train and self.Wb is not None and x.ndim == 2 and x.dtype == W.dtype:
             # [x, 1], the output and the input gradient live in buffers reused by
             # every step of this batch shape
-            bufs = self._scratch.get(x.shape) or _keep(self._scratch, x.shape, (
-                np.ones((len(x), x.shape[1] + 1), x.dtype), np.empty((len(x), self.units), x.dtype),
-                np.empty_like(x)))
-            self.x1, out, self.grad_in = bufs
-            self.x1[:, :-1] = x
+            bufs = self._scratch.get(x.shape)
+            if bufs is None:
+                x1 = np.ones((len(x), x.shape[1] + 1), x.dtype)
+                bufs = _keep(self._scratch, x.shape, (x1, x1[:, :-1], np.empty((len(x), self.units),
+                                                                               x.dtype), np.empty_like(x)))
+            self.x1, x_part, out, self.grad_in = bufs
+            x_part[...] = x
             return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
         out = np.matmul(x, W)
         out += self.params["b"][..., None, :]
@@ -131,20 +133,20 @@ class ReLU(Layer):
 
     def forward(self, x, train=False):
         if not train:
-            self.out = np.maximum(x, 0)
+            self.out, self.grad_in = np.maximum(x, 0), None
             return self.out
         # into a buffer reused by every step of this batch shape; max against zeros
         # of the same shape costs half of max against the scalar 0 on small batches
         bufs = self._scratch.get(x.shape)
         if bufs is None or bufs[0].dtype != x.dtype:
-            bufs = _keep(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x)))
-        self.out = np.maximum(x, bufs[1], out=bufs[0])
-        return self.out
+            bufs = _keep(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x), np.empty_like(x)))
+        self.out, zeros, self.grad_in = bufs
+        return np.maximum(x, zeros, out=self.out)
 
     def backward(self, grad_out):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
         # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
-        gate = np.sign(self.out)
+        gate = np.sign(self.out, out=self.grad_in)
         return np.multiply(grad_out, gate, out=gate)
 
 

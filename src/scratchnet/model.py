@@ -8,7 +8,7 @@ from . import losses, optimizers
 from .callbacks import EarlyStopping
 from .data import LabelEncoder, check_X, one_hot
 from .datasets import Standardizer
-from .train import predicted_index, run_epochs
+from .train import TrainingDiverged, predicted_index, run_epochs
 
 DTYPES = ("float32", "float64")
 
@@ -36,6 +36,22 @@ def check_positive(name, value, kind=float, allow_zero=False):
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return value
+
+
+def check_seed(seed) -> np.random.SeedSequence:
+    """A SeedSequence from an integer >= 0 or None, naming ``seed`` when it is neither."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0, a SeedSequence or None, got {seed!r}")
+    return np.random.SeedSequence(seed)
+
+
+def check_finite_outputs(out: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Refuse to return NaN or inf: the inputs drove the network out of floating-point range."""
+    if not np.isfinite(out).all():
+        raise ValueError(f"the network's outputs overflowed (not finite) for these inputs, whose "
+                         f"largest magnitude is {np.abs(X).max():.3g}: scale X like the training data")
+    return out
 
 
 def regression_targets(y, dtype) -> np.ndarray:
@@ -135,7 +151,7 @@ class Sequential:
         self.scaler = None
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        seq = seed if isinstance(seed, np.random.SeedSequence) else check_seed(seed)
         self.seed_entropy = seq.entropy  # reproduces a seed=None run
         self._init_seq, self._shuffle_seq = seq.spawn(2)
         self.shuffle_rng = np.random.default_rng(self._shuffle_seq)
@@ -233,6 +249,7 @@ class Sequential:
         when called again."""
         check_positive("epochs", epochs, int)
         check_positive("batch_size", batch_size, int)
+        fresh = None if self.built else len(self.layers)
         X = check_X(X, self.n_features_ if self.built else None, self.dtype)
         Y, y_idx = self._targets(y, len(X), fitting=True)
         if validation_split and validation_data is not None:
@@ -262,14 +279,22 @@ class Sequential:
         X = self._scaled(X)
         if batch_size > len(X):
             raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
+        self._check_classes(fresh)
         callbacks = list(callbacks)
         if early_stopping is not None:
             if not isinstance(early_stopping, EarlyStopping):
                 early_stopping = EarlyStopping(patience=early_stopping)
             callbacks.append(early_stopping)
-        run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
-                   rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
-                   progress=progress, start_epoch=len(self.history.get("loss", [])))
+        try:
+            run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
+                       rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
+                       progress=progress, start_epoch=len(self.history.get("loss", [])))
+        except TrainingDiverged as e:
+            largest = float(np.abs(X).max())
+            if largest > 1e3:  # the usual cause: raw features in the thousands or more
+                raise TrainingDiverged(f"{e} The features reach {largest:.3g} in magnitude: "
+                                       f"standardise them (scale=True).") from None
+            raise
         return self
 
     def _targets(self, y, n_rows, fitting=False):
@@ -297,6 +322,17 @@ class Sequential:
             raise ValueError(f"X has {n_rows} rows but y has {len(Y)} "
                              f"{'targets' if y_idx is None else 'labels'}")
         return Y, y_idx
+
+    def _check_classes(self, fresh=None):
+        """A classifier needs 2 classes. ``fresh``: the number of layers before a first
+        fit, whose work is then undone so that the model stays unfitted."""
+        if self.task == "classification" and len(self.encoder.classes_) < 2:
+            only = self.encoder.classes_.tolist()[0]
+            if fresh is not None:
+                self.params = self.encoder = self.scaler = None
+                del self.layers[fresh:]
+            raise ValueError(f"y has 1 class ({only!r}); a classifier "
+                             f"needs at least 2 (use loss='mse' for regression)")
 
     def _check_outputs(self, n_out):
         # softmax may have spare outputs (classes never seen); the other losses need one per column
@@ -335,7 +371,8 @@ class Sequential:
         """X: (N, F) -> class probabilities (N, C), columns in ``classes_`` order."""
         if self.task == "regression":
             raise AttributeError("predict_proba is for classifiers; this model is a regressor")
-        logits = self.forward(self._inputs(X))
+        X = self._inputs(X)
+        logits = check_finite_outputs(self.forward(X), X)
         if logits.shape[-1] == 1:  # one sigmoid logit: P(class 1)
             p = L.sigmoid(logits)
             return np.concatenate([1 - p, p], axis=-1)
@@ -345,7 +382,8 @@ class Sequential:
         """X: (N, F) -> predicted labels (N,) in the original label values, or for a
         regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets)."""
         if self.task == "regression":
-            out = self.forward(self._inputs(X))
+            X = self._inputs(X)
+            out = check_finite_outputs(self.forward(X), X)
             return out[:, 0] if self._y_1d else out
         probs = self.predict_proba(X)
         return self.encoder.inverse_transform(probs.argmax(axis=-1))
@@ -359,13 +397,14 @@ class Sequential:
         if self.task == "regression":
             pred = self.forward(X)
             ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2)
-            r2 = 1 - np.sum((Y - pred) ** 2) / ss_tot if ss_tot > 0 else float("nan")
+            ss_res = np.sum((Y - pred) ** 2)  # constant y: 1 or 0, scikit-learn's force_finite
+            r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
             return {"loss": loss, "r2": float(r2)}
         return {"loss": loss, "accuracy": acc}
 
     def _loss_and_accuracy(self, X, Y, y_idx):
         """Mean loss and accuracy (None for regression) of inputs ready for the network."""
-        logits = self.forward(X)
+        logits = check_finite_outputs(self.forward(X), X)
         mean_loss = losses.from_config({**self.loss.config(), "reduction": "mean"})
         loss = float(mean_loss.forward(logits, Y))
         if y_idx is None:
@@ -415,7 +454,12 @@ class MLP(Sequential):
                  loss="softmax_cross_entropy", label_smoothing=0.0, weight_decay=0.0,
                  clipnorm=None, optimizer_options=None, dropout=0.0, batchnorm=False,
                  scale=False):
-        hidden = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden)
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        elif isinstance(hidden, (list, tuple, range)):
+            hidden = tuple(hidden)
+        else:
+            raise TypeError(f"hidden must be an integer or a sequence of integers, got {hidden!r}")
         for h in hidden:
             check_positive("hidden size", h, int)
         acts = [activation] * len(hidden) if isinstance(activation, str) else list(activation)

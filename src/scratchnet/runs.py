@@ -184,6 +184,33 @@ class Interrupted(Exception):
                          f"continue with: scratchnet train --resume {run_dir}")
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the work where it was; what was saved stays saved."""
+
+    def __init__(self, signum, note=""):
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name + (f": {note}" if note else ""))
+
+
+@contextlib.contextmanager
+def interrupt_on_signals():
+    """Within the block SIGINT and SIGTERM raise ``Stopped`` at once, so that a SIGTERM
+    unwinds like Ctrl-C (temporary files removed) instead of killing the process mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """Within the block, a first SIGINT or SIGTERM sets ``flag["signal"]`` (training
@@ -226,10 +253,19 @@ class Checkpointer:
 
 
 # -- runs ---------------------------------------------------------------------------
+_CREATED: set[Path] = set()  # parent folders made for a run: removed with it when it fails
+
+
+def _make_parents(folder: Path) -> None:
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    _CREATED.update(p.resolve() for p in missing)
+
+
 def new_run_dir(root="runs") -> Path:
     """A fresh timestamped folder under ``root``."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    _make_parents(root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for n in range(1, 1000):
         path = root / (stamp if n == 1 else f"{stamp}-{n}")
@@ -249,7 +285,8 @@ def make_run_dir(out) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out} already exists and is not empty: choose another folder "
                          f"(or continue a training run with --resume {out})")
-    out.mkdir(parents=True, exist_ok=True)
+    _make_parents(out.parent)
+    out.mkdir(exist_ok=True)
     return out
 
 
@@ -262,6 +299,10 @@ def removed_on_error(run_dir):
     except BaseException:
         if not (Path(run_dir) / CHECKPOINT_FILE).exists():
             shutil.rmtree(run_dir, ignore_errors=True)
+            for parent in Path(run_dir).resolve().parents:  # e.g. runs/, if made for this run
+                if parent not in _CREATED or any(parent.iterdir()):
+                    break
+                parent.rmdir()
         raise
 
 

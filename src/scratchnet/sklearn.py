@@ -91,6 +91,14 @@ def _check_sample_weight(sample_weight, n_samples) -> np.ndarray:
     return sw
 
 
+def _finite(out: np.ndarray) -> np.ndarray:
+    """Never return NaN or inf: inputs far outside the training range overflow."""
+    if not np.isfinite(out).all():
+        raise ValueError("the network's outputs overflowed (not finite) for these inputs: "
+                         "scale X like the training data")
+    return out
+
+
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, network, training loop."""
 
@@ -141,6 +149,11 @@ class _BaseMLP(BaseEstimator):
                                  f"got {getattr(self, name)!r}"
                                  + (" (scratchnet has no L-BFGS solver)" if name == "solver" else ""))
         real, integral = numbers.Real, numbers.Integral
+        for name in ("alpha", "learning_rate_init", "power_t", "tol", "momentum",
+                     "validation_fraction", "beta_1", "beta_2", "epsilon"):
+            value = getattr(self, name)  # check_scalar lets NaN and inf through
+            if isinstance(value, real) and not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         check_scalar(self.alpha, "alpha", real, min_val=0)
         check_scalar(self.learning_rate_init, "learning_rate_init", real, min_val=0,
                      include_boundaries="neither")
@@ -206,15 +219,15 @@ class _BaseMLP(BaseEstimator):
         """X: (N, F) validated, dense or CSR -> the last layer's outputs (N, n_outputs_).
         Sparse rows are densified a chunk at a time."""
         if not sparse.issparse(X):
-            return self._net.forward(X)
+            return _finite(self._net.forward(X))
         chunk = 1024
-        return np.vstack([self._net.forward(X[i:i + chunk].toarray())
-                          for i in range(0, X.shape[0], chunk)])
+        return _finite(np.vstack([self._net.forward(X[i:i + chunk].toarray())
+                                  for i in range(0, X.shape[0], chunk)]))
 
     def _forward(self, X) -> np.ndarray:
         """X: (N, F) validated -> predictions (N, n_outputs_) after the output activation."""
         with np.errstate(over="ignore"):  # exp of huge logits saturates, as it should
-            return OUTPUTS[self.out_activation_][1](self._logits(X))
+            return _finite(OUTPUTS[self.out_activation_][1](self._logits(X)))
 
     def __getstate__(self):
         # Layer parameters are views into one flat array, which pickle would copy apart:
@@ -439,7 +452,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if first:
             classes = labels if classes is None else classes
             if len(classes) < 2:
-                raise ValueError(f"y has 1 class ({classes[0]!r}); a classifier needs at least 2")
+                raise ValueError(f"y has 1 class ({classes.tolist()[0]!r}); a classifier needs at least 2")
             self.classes_, self._multilabel = classes, False
         elif self.warm_start and not incremental and not np.array_equal(labels, self.classes_):
             raise ValueError(f"warm_start can only be used where y has the same classes as in the "
@@ -556,6 +569,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              multi_output=True, y_numeric=True)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if not np.isfinite(y).all():  # object y (e.g. None) becomes NaN after the finite check
+            raise ValueError("Input y contains NaN or infinity.")
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs y >= 0, got negative values")
         return X, y.reshape(len(y), -1).astype(np.float64)

@@ -416,7 +416,6 @@ def _save(out: Path, config: dict, groups: dict) -> None:
     doc = {"format": "scratchnet-sweep", "version": 1, "config": config,
            "groups": {g: rs for g, rs in sorted(groups.items())}}
     text = json.dumps(_jsonable(doc), indent=1)
-    atomic_write(out / "results.json", lambda f: f.write(text), mode="w")
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns, lineterminator="\n")
@@ -424,6 +423,8 @@ def _save(out: Path, config: dict, groups: dict) -> None:
     for r in rows:
         writer.writerow({k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in r.items()})
     atomic_write(out / "results.csv", lambda f: f.write(buf.getvalue()), mode="w")
+    # results.json last: what --resume trusts is never ahead of results.csv
+    atomic_write(out / "results.json", lambda f: f.write(text), mode="w")
 
 
 def _load(out: Path) -> dict | None:
