@@ -606,3 +606,25 @@ def test_same_seed_is_bit_identical_in_another_process():
 
     here = sn.MLP(hidden=(8,), seed=9, dtype="float32").fit(X, Y, epochs=3, batch_size=8).params
     assert out == hashlib.sha256(here.tobytes()).hexdigest()
+
+
+def test_diverging_sweep_members_leave_finite_rows_and_strict_json(tmp_path):
+    result = sweep(X, Y, X, Y, grid(lr=[0.1, 1e3, 1e100], hidden=[3, 8]), trials=2, seed=3,
+                   epochs=4, batch_size=4, out=tmp_path / "s")
+    assert {r["diverged"] is not None for r in result.rows} == {True, False}
+    for row in result.rows:
+        for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
+            assert np.isfinite(row[key]), row
+
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    json.loads((tmp_path / "s" / "results.json").read_text(), parse_constant=refuse)
+
+
+def test_group_members_that_diverge_keep_finite_weights():
+    models = [sn.MLP(hidden=(6,), seed=s, lr=lr) for s, lr in enumerate((0.1, 1e300, 1e10))]
+    diverged = fit_group(models, X, Y, epochs=3, batch_size=8, threads=1)
+    assert diverged[0] is None and diverged[1] == 1
+    for model in models:
+        assert np.isfinite(model.params).all() and np.isfinite(model.predict_proba(X)).all()

@@ -112,8 +112,10 @@ def check_X(X, n_features: int | None = None, dtype=np.float64, name: str = "X")
         raise ValueError(
             f"{name} has {X.shape[1]} features, but the model was trained with {n_features}"
         )
+    narrowed = X.dtype.kind == "f" and X.dtype.itemsize > np.dtype(dtype).itemsize
     with np.errstate(over="ignore"):
         X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf (or values beyond the range of {X.dtype.name})")
+        raise ValueError(f"{name} contains NaN or inf" + (
+            f" (or values beyond the range of {X.dtype.name})" if narrowed else ""))
     return X
