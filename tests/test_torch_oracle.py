@@ -109,6 +109,7 @@ def test_dropout_follows_torch_convention(rng):
     drop = L.Dropout(p)
     drop.rng = np.random.default_rng(0)
     ours = drop.forward(x, train=True)
+    torch.manual_seed(0)  # torch's dropout draws from its global generator
     theirs = F.dropout(t(x), p, training=True).numpy()
     for out in (ours, theirs):
         kept = out != 0

@@ -367,12 +367,17 @@ class Sequential:
         self._check_fitted()
         return self._scaled(check_X(X, self.n_features_, self.dtype))
 
+    def _outputs(self, X):
+        """The network's outputs for inputs ready for it: refused, not warned about, when
+        the inputs overflow it."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return check_finite_outputs(self.forward(X), X)
+
     def predict_proba(self, X) -> np.ndarray:
         """X: (N, F) -> class probabilities (N, C), columns in ``classes_`` order."""
         if self.task == "regression":
             raise AttributeError("predict_proba is for classifiers; this model is a regressor")
-        X = self._inputs(X)
-        logits = check_finite_outputs(self.forward(X), X)
+        logits = self._outputs(self._inputs(X))
         if logits.shape[-1] == 1:  # one sigmoid logit: P(class 1)
             p = L.sigmoid(logits)
             return np.concatenate([1 - p, p], axis=-1)
@@ -382,8 +387,7 @@ class Sequential:
         """X: (N, F) -> predicted labels (N,) in the original label values, or for a
         regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets)."""
         if self.task == "regression":
-            X = self._inputs(X)
-            out = check_finite_outputs(self.forward(X), X)
+            out = self._outputs(self._inputs(X))
             return out[:, 0] if self._y_1d else out
         probs = self.predict_proba(X)
         return self.encoder.inverse_transform(probs.argmax(axis=-1))
@@ -395,18 +399,20 @@ class Sequential:
         Y, y_idx = self._targets(y, len(X))
         loss, acc = self._loss_and_accuracy(X, Y, y_idx)
         if self.task == "regression":
-            pred = self.forward(X)
+            pred = self._outputs(X)
             ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2)
-            ss_res = np.sum((Y - pred) ** 2)  # constant y: 1 or 0, scikit-learn's force_finite
+            with np.errstate(over="ignore"):  # huge errors: r2 = -inf, as it should
+                ss_res = np.sum((Y - pred) ** 2)  # constant y: 1 or 0, scikit-learn's force_finite
             r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
             return {"loss": loss, "r2": float(r2)}
         return {"loss": loss, "accuracy": acc}
 
     def _loss_and_accuracy(self, X, Y, y_idx):
         """Mean loss and accuracy (None for regression) of inputs ready for the network."""
-        logits = check_finite_outputs(self.forward(X), X)
+        logits = self._outputs(X)
         mean_loss = losses.from_config({**self.loss.config(), "reduction": "mean"})
-        loss = float(mean_loss.forward(logits, Y))
+        with np.errstate(over="ignore"):  # finite but huge errors: loss = inf, as it should
+            loss = float(mean_loss.forward(logits, Y))
         if y_idx is None:
             return loss, None
         return loss, float(np.mean(predicted_index(logits) == y_idx))
