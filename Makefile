@@ -22,6 +22,9 @@ test: $(BIN)/scratchnet
 
 bench: $(BIN)/scratchnet
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/sklearn_compare.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
