@@ -2,47 +2,23 @@ import numpy as np
 import pytest
 
 from scratchnet import layers as L
-from scratchnet.gradcheck import numerical_grad, relative_error
-
-
-def bound(layer, n_in, rng, n_models=None):
-    """Give a layer freshly allocated, randomly filled parameters."""
-    shapes = layer.param_shapes(n_in)
-    lead = () if n_models is None else (n_models,)
-    params = {k: rng.standard_normal(lead + s) for k, s in shapes.items()}
-    grads = {k: np.zeros_like(v) for k, v in params.items()}
-    layer.bind(params, grads)
-    return layer
-
-
-def check_layer_grads(layer, x, rng):
-    """Compare backward's input and parameter gradients with finite differences
-    of the scalar sum(forward(x) * G) for a random G."""
-    G = rng.standard_normal(layer.forward(x).shape)
-    f = lambda: float(np.sum(layer.forward(x) * G))  # noqa: E731
-    layer.forward(x, train=True)
-    grad_x = layer.backward(G)
-    analytic = {k: v.copy() for k, v in layer.grads.items()}
-    assert relative_error(grad_x, numerical_grad(f, x)) < 1e-6
-    for name, p in layer.params.items():
-        assert relative_error(analytic[name], numerical_grad(f, p)) < 1e-6, name
+from scratchnet.gradcheck import bind_random, check_layer
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (7, 4), (3, 5, 2)])
 @pytest.mark.parametrize("make", [lambda: L.Dense(3), L.ReLU, L.Softmax])
 def test_gradients_match_finite_differences(make, shape, rng):
     layer = make()
-    n_models = shape[0] if len(shape) == 3 else None
-    bound(layer, shape[-1], rng, n_models)
+    bind_random(layer, shape[-1], rng, lead=shape[:-2])
     x = rng.standard_normal(shape)
     if isinstance(layer, L.ReLU):
         x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink
-    check_layer_grads(layer, x, rng)
+    check_layer(layer, x, rng)
 
 
 def test_dense_model_axis_equals_separate_models(rng):
     """A group of 3 stacked Dense layers computes what 3 separate ones do."""
-    group = bound(L.Dense(4), 5, rng, n_models=3)
+    group = bind_random(L.Dense(4), 5, rng, lead=(3,))
     x = rng.standard_normal((3, 6, 5))
     g = rng.standard_normal((3, 6, 4))
     out = group.forward(x)

@@ -5,28 +5,11 @@ import pytest
 
 from scratchnet import layers as L
 from scratchnet import losses
+from scratchnet.gradcheck import bind_random as bound
+from scratchnet.gradcheck import check_layer as check_grads
 from scratchnet.gradcheck import numerical_grad, relative_error
 
 ACTIVATIONS = [lambda: L.LeakyReLU(0.2), L.Sigmoid, L.Tanh, L.GELU, L.Softmax, L.ReLU]
-
-
-def bound(layer, n_in, rng, lead=()):
-    shapes = layer.param_shapes(n_in)
-    params = {k: rng.standard_normal(lead + s) for k, s in shapes.items()}
-    layer.bind(params, {k: np.zeros_like(v) for k, v in params.items()})
-    return layer
-
-
-def check_grads(layer, x, rng, train=True):
-    """backward against central differences of sum(forward(x) * G)."""
-    G = rng.standard_normal(layer.forward(x, train).shape)
-    f = lambda: float(np.sum(layer.forward(x, train) * G))  # noqa: E731
-    layer.forward(x, train)
-    grad_x = layer.backward(G)
-    analytic = {k: v.copy() for k, v in layer.grads.items()}
-    assert relative_error(grad_x, numerical_grad(f, x)) < 1e-6
-    for name, p in layer.params.items():
-        assert relative_error(analytic[name], numerical_grad(f, p)) < 1e-6, name
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (7, 4), (3, 5, 2)])

@@ -23,3 +23,27 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     """max |a - b| / max(|a|, |b|, tiny): scale-free, 0 when both are 0."""
     scale = max(np.abs(a).max(initial=0), np.abs(b).max(initial=0), 1e-12)
     return float(np.abs(a - b).max(initial=0) / scale)
+
+
+def bind_random(layer, n_in: int, rng: np.random.Generator, lead: tuple = ()):
+    """Give ``layer`` freshly allocated standard-normal parameters for ``n_in``
+    inputs (with leading axes ``lead``, e.g. ``(M,)`` for a model group)."""
+    params = {k: rng.standard_normal(lead + s) for k, s in layer.param_shapes(n_in).items()}
+    layer.bind(params, {k: np.zeros_like(v) for k, v in params.items()})
+    return layer
+
+
+def check_layer(layer, x: np.ndarray, rng: np.random.Generator, train: bool = True,
+                tol: float = 1e-6) -> None:
+    """Assert that ``layer.backward`` gives the input and parameter gradients of
+    the scalar ``sum(forward(x) * G)`` (G random) to relative error ``tol``."""
+    G = rng.standard_normal(layer.forward(x, train).shape)
+    f = lambda: float(np.sum(layer.forward(x, train) * G))  # noqa: E731
+    layer.forward(x, train)
+    grad_x = layer.backward(G)
+    analytic = {k: v.copy() for k, v in layer.grads.items()}
+    err = relative_error(grad_x, numerical_grad(f, x))
+    assert err < tol, f"input gradient: relative error {err:.2e}"
+    for name, p in layer.params.items():
+        err = relative_error(analytic[name], numerical_grad(f, p))
+        assert err < tol, f"gradient of {name}: relative error {err:.2e}"
