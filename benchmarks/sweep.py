@@ -6,13 +6,15 @@
 2. ``test(X_train, y_train, X_test, y_test, 10, 10, 100)``: 100 runs of hidden 64,
    10 epochs at batch 10.
 
-scratchnet's sweep engine (model groups, all cores) is timed in full, in float64 and
-in float32 (asked for explicitly: never the default). The peers, timed in the same
+scratchnet's sweep engine (model groups, all cores: one shard of each group trains
+in this process, the others in worker processes) is timed in full: planning,
+grouping, training and scoring every model on train and test, in float64 and in
+float32 (asked for explicitly: never the default). CPU seconds include the workers'. The peers, timed in the same
 process right after, are estimated from a sample of their models, because in full
 they take minutes: one ``MLP.fit`` after another, and the tutorial's own code
 (``benchmarks/tutorial.py``). Writes the "## Sweeps" section of docs/benchmarks.md.
 
-    python benchmarks/sweep.py            # about a minute
+    python benchmarks/sweep.py            # about two minutes
     python benchmarks/sweep.py --no-write # print only
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -39,10 +42,17 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SEED = dict(lr=1e-4, init="normal", reduction="sum")
 
 
+def cpu_seconds():
+    """CPU seconds of this process and of its finished children (the group engine's
+    worker processes), user and system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(fn):
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     out = fn()
-    return out, time.perf_counter() - wall, time.process_time() - cpu
+    return out, time.perf_counter() - wall, cpu_seconds() - cpu
 
 
 def sequential_per_model(data, hidden_sizes, epochs):
@@ -65,43 +75,57 @@ def tutorial_per_model(data, hidden_sizes, epochs, sample_epochs):
     return (time.perf_counter() - start) / len(hidden_sizes) * epochs / sample_epochs
 
 
-def run(quick=False):
+def run(quick=False, repeat=3):
     data = tutorial_moons()
     X_train, X_test, y_train, y_test = data
     epochs = 20 if quick else 100
     load_before = os.getloadavg()[0]
-    rows, acc = [], {}
-
-    # 1. the hidden-size sweep, 111 models
+    n = default_threads()
     points = grid(hidden=range(3, 40))
-    for dtype in ("float64", "float32"):
-        result, wall, cpu = timed(lambda: sweep(X_train, y_train, X_test, y_test, points, trials=3,
-                                                seed=0, preset="seed", epochs=epochs,
-                                                batch_size=10, dtype=dtype))
-        rows.append(("sweep", f"scratchnet sweep, {dtype}, {default_threads()} threads", wall, cpu))
-        acc[dtype] = result
-    result, wall, cpu = timed(lambda: sweep(X_train, y_train, X_test, y_test, points, trials=3,
-                                            seed=0, preset="seed", epochs=epochs, batch_size=10,
-                                            threads=1))
-    rows.append(("sweep", "scratchnet sweep, float64, 1 thread", wall, cpu))
+    ours = {  # (experiment, name): the full run, as a user calls it
+        ("sweep", f"scratchnet sweep, float64, {n} workers"): lambda: sweep(
+            X_train, y_train, X_test, y_test, points, trials=3, seed=0, preset="seed",
+            epochs=epochs, batch_size=10),
+        ("sweep", f"scratchnet sweep, float32, {n} workers"): lambda: sweep(
+            X_train, y_train, X_test, y_test, points, trials=3, seed=0, preset="seed",
+            epochs=epochs, batch_size=10, dtype="float32"),
+        ("sweep", "scratchnet sweep, float64, 1 worker"): lambda: sweep(
+            X_train, y_train, X_test, y_test, points, trials=3, seed=0, preset="seed",
+            epochs=epochs, batch_size=10, threads=1),
+        ("test", f"scratchnet trials, float64, {n} workers"): lambda: trials(
+            X_train, y_train, X_test, y_test, n=100, seed=0, hidden=64, epochs=10,
+            batch_size=10, **SEED),
+        ("test", f"scratchnet trials, float32, {n} workers"): lambda: trials(
+            X_train, y_train, X_test, y_test, n=100, seed=0, hidden=64, epochs=10,
+            batch_size=10, dtype="float32", **SEED),
+        ("test", "scratchnet trials, float64, 1 worker"): lambda: trials(
+            X_train, y_train, X_test, y_test, n=100, seed=0, hidden=64, epochs=10,
+            batch_size=10, threads=1, **SEED)}
+    times = {key: [] for key in ours}
+    results = {}
+    for _ in range(repeat):  # interleaved, so a busy spell hits every contender alike
+        for key, fn in ours.items():
+            results[key], wall, cpu = timed(fn)
+            times[key].append((wall, cpu))
+    rows = [(key[0], key[1], float(np.median([t[0] for t in ts])),
+             float(np.median([t[1] for t in ts])), [t[0] for t in ts]) for key, ts in times.items()]
+    acc = {dtype: results[("sweep", f"scratchnet sweep, {dtype}, {n} workers")]
+           for dtype in ("float64", "float32")}
+    acc["test float64"] = results[("test", f"scratchnet trials, float64, {n} workers")]
+
     sample = [3, 21, 39]
     per_model = sequential_per_model(data, sample, epochs)
-    rows.append(("sweep", f"MLP.fit one after another (from {len(sample)} models)", per_model * 111, None))
+    rows.append(("sweep", f"MLP.fit one after another (from {len(sample)} models)", per_model * 111,
+                 None, None))
     per_model = tutorial_per_model(data, sample, epochs, sample_epochs=3)
     rows.append(("sweep", f"the tutorial's code (from {len(sample)} models x 3 epochs)",
-                 per_model * 111, None))
-
-    # 2. the tutorial's test: 100 runs of hidden 64, 10 epochs
-    for dtype in ("float64", "float32"):
-        res, wall, cpu = timed(lambda: trials(X_train, y_train, X_test, y_test, n=100, seed=0,
-                                              hidden=64, epochs=10, batch_size=10, dtype=dtype, **SEED))
-        rows.append(("test", f"scratchnet trials, {dtype}, {default_threads()} threads", wall, cpu))
-        acc[f"test {dtype}"] = res
+                 per_model * 111, None, None))
     per_model = sequential_per_model(data, [64] * 5, 10)
-    rows.append(("test", "MLP.fit one after another (from 5 models)", per_model * 100, None))
+    rows.append(("test", "MLP.fit one after another (from 5 models)", per_model * 100, None, None))
     per_model = tutorial_per_model(data, [64] * 2, 10, sample_epochs=3)
-    rows.append(("test", "the tutorial's code (from 2 models x 3 epochs)", per_model * 100, None))
-    return {"rows": rows, "acc": acc, "epochs": epochs, "load": (load_before, os.getloadavg()[0])}
+    rows.append(("test", "the tutorial's code (from 2 models x 3 epochs)", per_model * 100, None, None))
+    return {"rows": rows, "acc": acc, "epochs": epochs, "repeat": repeat,
+            "load": (load_before, os.getloadavg()[0])}
 
 
 def by_hidden(result):
@@ -115,12 +139,17 @@ def section(res) -> str:
     rows, acc = res["rows"], res["acc"]
     lines = ["## Sweeps", "",
              "Generated by `python benchmarks/sweep.py`. The tutorial's many-model experiments on its "
-             "moons (3750 training rows), seed preset. scratchnet rows are timed in full (wall and "
-             "process CPU seconds); the peers are estimated from a sample of their models, timed "
-             "in the same process right after. Speed-ups are against the tutorial's code. "
-             "\"CPU s / threads\" is the wall time the run would take with every thread on a core "
-             "of its own (an estimate, a lower bound: it ignores time waiting for the GIL); "
-             "compare it with the wall time when the machine was busy (load average below).", ""]
+             "moons (3750 training rows), seed preset. scratchnet rows time the whole call "
+             "(`sweep`: planning, grouping, training, scoring every model on train and test; "
+             "`trials`: training and scoring), the median of "
+             f"{res['repeat']} runs interleaved with each other (all runs' wall seconds in the last "
+             "column); CPU seconds include the worker processes'. A group's models are split into "
+             "shards, one per worker: the first trains in the calling process, the others in "
+             "worker processes (`threads=` sets how many). The peers are estimated from a sample "
+             "of their models, timed in the same process right after. Speed-ups are against the "
+             "tutorial's code. \"CPU s / workers\" is the wall time the run would take with "
+             "every worker on a free core of its own; compare it with the wall time when the "
+             "machine was busy (load average below).", ""]
     for key, title in [("sweep", f"`test_class(3, 40, 3)`: 111 networks, hidden 3..39 x 3 runs, "
                                  f"{res['epochs']} epochs at batch 10 (target: <= 6 s)"),
                        ("test", "`test(..., 10, 10, 100)`: 100 networks of hidden 64, 10 epochs at "
@@ -128,13 +157,14 @@ def section(res) -> str:
         group = [r for r in rows if r[0] == key]
         tutorial_s = [r[2] for r in group if "tutorial" in r[1]][0]
         lines += [f"### {title}", "",
-                  "| contender | wall s | CPU s | CPU s / threads | speed-up (wall) |",
-                  "|---|---:|---:|---:|---:|"]
-        for _, name, wall, cpu in group:
-            threads = default_threads() if "threads" in name else 1
-            ideal = "" if cpu is None else f"{cpu / threads:.2f}"
+                  "| contender | wall s | CPU s | CPU s / workers | speed-up (wall) | all runs, wall s |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for _, name, wall, cpu, walls in group:
+            workers = default_threads() if "workers" in name else 1
+            ideal = "" if cpu is None else f"{cpu / workers:.2f}"
+            runs = "" if walls is None else ", ".join(f"{w:.2f}" for w in walls)
             lines.append(f"| {name} | {wall:.2f} | {'' if cpu is None else f'{cpu:.2f}'} | "
-                         f"{ideal} | {tutorial_s / wall:.0f}x |")
+                         f"{ideal} | {tutorial_s / wall:.0f}x | {runs} |")
         lines.append("")
     table = by_hidden(acc["float64"])
     mean_30_39 = np.mean([table[h][0] for h in range(30, 40)])
@@ -171,8 +201,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 epochs instead of 100 for the sweep")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each scratchnet contender")
     args = parser.parse_args()
-    text = section(run(args.quick))
+    text = section(run(args.quick, args.repeat))
     print(text)
     if not args.no_write:
         write_section(text)

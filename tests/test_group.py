@@ -1,9 +1,11 @@
 """Model groups: a model trained in a group equals the same model trained alone."""
+import threading
+
 import numpy as np
 import pytest
 
 from scratchnet import MLP
-from scratchnet.group import _Shard, fit_group
+from scratchnet.group import _process_context, _Shard, fit_group
 
 SEED_PRESET = dict(lr=1e-4, init="normal", reduction="sum")  # the tutorial's training
 DEFAULT_PRESET = dict(lr=0.2, init="he", reduction="mean")
@@ -101,6 +103,39 @@ def test_threads_do_not_change_a_single_bit(data):
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+def test_worker_processes_started_beside_other_threads_give_the_same_bits(data):
+    """With another thread alive, workers start from a fork server (the shard is
+    pickled, its views rebound): still bit for bit the single-shard result."""
+    X, y = data
+
+    def train(threads):
+        models = [MLP(hidden=h, seed=h, optimizer="adam", lr=0.01) for h in (3, 7, 12)]
+        fit_group(models, X, y, epochs=2, batch_size=10, threads=threads)
+        models[0].fit(X, y, epochs=1, batch_size=10)  # Adam's state came back too
+        return [m.params for m in models]
+
+    alone = train(1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert _process_context().get_start_method() == "forkserver"
+        sharded = train(2)
+    finally:
+        stop.set()
+        other.join()
+    for a, b in zip(alone, sharded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_from_worker_processes_arrives_in_full(data):
+    X, y = data
+    seen = []
+    models = [MLP(hidden=h, seed=h) for h in (3, 5, 8, 13, 21)]
+    fit_group(models, X, y, epochs=3, batch_size=50, threads=2, on_epoch=seen.append)
+    assert sum(seen) == 5 * 3 and sorted(set(seen)) == [2, 3]  # shards of 3 and 2 models
 
 
 def test_float32_group_matches_float32_alone(data):

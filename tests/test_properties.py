@@ -6,6 +6,7 @@ exception, a hang, or NaN.
 
 Derandomized and database-less, so every run tries the same examples."""
 import warnings
+from functools import cache
 
 import numpy as np
 import pytest
@@ -205,15 +206,11 @@ def test_predict_on_hostile_input_after_a_good_fit(data):
         allowed(e)
 
 
-_FITTED = {}
-
-
+@cache
 def _fitted(dtype):
-    if dtype not in _FITTED:
-        X = np.random.default_rng(0).standard_normal((30, 3))
-        _FITTED[dtype] = sn.MLP(hidden=(6,), seed=0, dtype=dtype).fit(
-            X, np.where(X[:, 0] > 0, "yes", "no"), epochs=2, batch_size=5)
-    return _FITTED[dtype]
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    return sn.MLP(hidden=(6,), seed=0, dtype=dtype).fit(X, np.where(X[:, 0] > 0, "yes", "no"),
+                                                         epochs=2, batch_size=5)
 
 
 @settings(max_examples=40, **SETTINGS)

@@ -98,7 +98,9 @@ def check_X(X, n_features: int | None = None, dtype=np.float64, name: str = "X")
     if X.dtype == object or X.dtype.kind in "USV":
         try:
             X = X.astype(np.float64)
-        except (TypeError, ValueError, OverflowError):
+        except OverflowError:  # Python ints beyond float64
+            raise ValueError(f"{name} has numbers too large for float64 (dtype {X.dtype})") from None
+        except (TypeError, ValueError):
             raise ValueError(f"{name} has non-numeric values (dtype {X.dtype})") from None
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")

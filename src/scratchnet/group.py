@@ -14,12 +14,15 @@ stream (``rng.permutation`` per epoch, as ``data.batches`` draws), its own learn
 rate and weight decay. The contract: a model trained in a group ends with the same
 weights (to ~1e-12 in float64) as the same model trained alone with ``MLP.fit``.
 
-Within a group the models are split into shards, one per thread (NumPy releases the
-GIL inside its loops). All shards pad to the same widths, so the result for a model
-does not depend on the number of threads.
+Within a group the models are split into shards, one per core: the first trains in
+the calling thread, each other one in a worker process of its own. (Not in threads:
+a step is some twenty NumPy calls of a few microseconds each, too short for NumPy's
+GIL release to pay; two threads ran slower than one, measured.) All shards pad to
+the same widths, so the result for a model does not depend on the number of shards.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -84,7 +87,8 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
 
     X: (N, F), y: (N,) labels. Models must share ``group_key`` (depth, activation,
     optimizer type and settings other than lr and weight decay, loss, dtype).
-    ``threads``: shards trained in parallel (default: the usable cores).
+    ``threads``: shards trained in parallel, all but the first in worker processes
+    (default: the usable cores); results do not depend on it.
     ``on_epoch(n)`` is called after every epoch of a shard of ``n`` models.
 
     Returns, per model, the epoch at which it diverged (its weights are then those
@@ -135,13 +139,67 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
 
     parts = np.array_split(np.arange(len(models)), min(threads, len(models)))
     shards = [_Shard([models[i] for i in part], widths) for part in parts]
-    run = lambda shard: shard.fit(Xaug, Y, epochs, batch_size, on_epoch)  # noqa: E731
-    if len(shards) == 1:
-        diverged = [run(shards[0])]
+    context = _process_context() if len(shards) > 1 else None
+    if context is None:
+        diverged = [shard.train(Xaug, Y, epochs, batch_size, on_epoch) for shard in shards]
     else:
-        with ThreadPoolExecutor(len(shards)) as pool:
-            diverged = list(pool.map(run, shards))
+        diverged = _train_in_processes(context, shards, Xaug, Y, epochs, batch_size, on_epoch)
+    for shard in shards:
+        shard.write_back()
     return [d for part in diverged for d in part]
+
+
+def _process_context():
+    """How to start worker processes here, or None to train every shard in this thread."""
+    if multiprocessing.current_process().daemon:  # may not have children (Dask's workers)
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:  # cheapest, safe with no other thread
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:  # forks from a clean server process, started once
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return None
+
+
+def _train_in_processes(context, shards, Xaug, Y, epochs, batch_size, on_epoch):
+    """Train shards[0] here and every other shard in a worker process, at the same time."""
+    workers = []
+    try:
+        for shard in shards[1:]:
+            here, there = context.Pipe(duplex=False)
+            proc = context.Process(target=_worker, args=(shard, Xaug, Y, epochs, batch_size, there),
+                                   daemon=True)
+            proc.start()
+            there.close()
+            workers.append((proc, here))
+        with ThreadPoolExecutor(len(workers)) as pool:  # they wait on the pipes, GIL released
+            try:
+                received = [pool.submit(shard.receive, conn, on_epoch)
+                            for shard, (_, conn) in zip(shards[1:], workers)]
+                diverged = [shards[0].train(Xaug, Y, epochs, batch_size, on_epoch)]
+                return diverged + [future.result() for future in received]
+            except BaseException:
+                for proc, _ in workers:  # unblocks the waiting threads
+                    proc.kill()
+                raise
+    finally:
+        for proc, conn in workers:
+            proc.join()
+            conn.close()
+
+
+def _worker(shard, Xaug, Y, epochs, batch_size, conn):
+    """A worker process: train ``shard``, send its progress and its trained state."""
+    try:
+        diverged = shard.train(Xaug, Y, epochs, batch_size, lambda n: conn.send(("epoch", n)))
+        conn.send(("done", (diverged, shard.params, shard.optimizer.state(),
+                            [rng.bit_generator.state for rng in shard.rngs])))
+    except BaseException as error:
+        conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        conn.close()
 
 
 class _Shard:
@@ -168,10 +226,9 @@ class _Shard:
             self.layout.append((offset, shape))
             offset += int(np.prod(shape))
         self.params, self.grads = np.zeros(offset, dtype), np.zeros(offset, dtype)
-        blocks, gblocks = self._blocks(self.params), self._blocks(self.grads)
-        self.W, self.gW = [blocks[0]] + blocks[1::2], [gblocks[0]] + gblocks[1::2]
-        self.b, self.gb = [None] + blocks[2::2], [None] + gblocks[2::2]
+        self._bind()
         self.pack(self.params, [m.params for m in models])
+        self.rngs = [m.shuffle_rng for m in models]
         # one optimizer for the shard: per-model lr and weight decay as per-parameter arrays
         opt = m0.optimizer
         cfg = {k: v for k, v in opt.config().items() if k not in ("type", "lr")}
@@ -190,7 +247,23 @@ class _Shard:
             self.optimizer.load_state({k: self._packed_state(k, [s[k] for s in state])
                                        for k in state[0]})
         self.reduction_mean = m0.loss.reduction == "mean"
+
+    def _bind(self):
+        """The per-layer views into ``params`` and ``grads``, and no step buffers yet."""
+        blocks, gblocks = self._blocks(self.params), self._blocks(self.grads)
+        self.W, self.gW = [blocks[0]] + blocks[1::2], [gblocks[0]] + gblocks[1::2]
+        self.b, self.gb = [None] + blocks[2::2], [None] + gblocks[2::2]
         self._buffers = {}
+
+    def __getstate__(self):
+        """What a worker process needs (not the models; views are rebound there)."""
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("models", "W", "gW", "b", "gb", "_buffers")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.models = None
+        self._bind()
 
     # -- layout ---------------------------------------------------------------------
     def _blocks(self, flat):
@@ -240,10 +313,17 @@ class _Shard:
 
     # -- training -------------------------------------------------------------------
     def fit(self, Xaug, Y, epochs, batch_size, on_epoch):
-        n, M, F1 = len(Xaug), len(self.models), Xaug.shape[1]
+        """Train here and write the results back into the models."""
+        diverged = self.train(Xaug, Y, epochs, batch_size, on_epoch)
+        self.write_back()
+        return diverged
+
+    def train(self, Xaug, Y, epochs, batch_size, on_epoch):
+        """Train the stacked parameters; returns, per model, the epoch it diverged or None."""
+        n, M, F1 = len(Xaug), len(self.rngs), Xaug.shape[1]
         XY = np.concatenate([Xaug, Y], axis=1)
         diverged = [None] * M
-        rngs = [m.shuffle_rng for m in self.models]
+        rngs = self.rngs
         starts = range(0, n, batch_size)
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
@@ -256,12 +336,36 @@ class _Shard:
                 self._keep_finite(snapshot, epoch, diverged)
                 if on_epoch is not None:
                     on_epoch(M)
+        return diverged
+
+    def receive(self, conn, on_epoch):
+        """Take the trained state that ``_worker`` sends (passing on its progress)."""
+        while True:
+            try:
+                kind, value = conn.recv()
+            except EOFError:
+                raise RuntimeError("a worker process training part of the group died") from None
+            if kind == "error":
+                raise RuntimeError(f"a worker process training part of the group failed: {value}")
+            if kind == "done":
+                break
+            if on_epoch is not None:
+                on_epoch(value)
+        diverged, params, state, rng_states = value
+        self.params[...] = params
+        if state:
+            self.optimizer.load_state(state)
+        for rng, rng_state in zip(self.rngs, rng_states):
+            rng.bit_generator.state = rng_state
+        return diverged
+
+    def write_back(self):
+        """Copy each model's trained parameters and optimizer state into it."""
         state = self.optimizer.state()
         for m, model in enumerate(self.models):
             self.unpack(self.params, m, model.params)
             if state:
                 model.optimizer.load_state({k: self._model_state(v, m) for k, v in state.items()})
-        return diverged
 
     def _model_state(self, value, m):
         if value.shape != self.params.shape:
@@ -273,7 +377,7 @@ class _Shard:
     def _keep_finite(self, snapshot, epoch, diverged):
         """Put back the weights from before this epoch for each model that diverged in it
         (as ``fit`` does), and for those that diverged before (they train no further)."""
-        M = len(self.models)
+        M = len(self.rngs)
         bad = np.zeros(M, bool)
         for block in self._blocks(self.params):
             bad |= ~np.isfinite(block.reshape(M, -1)).all(axis=1)
@@ -286,7 +390,7 @@ class _Shard:
 
     def _buffers_for(self, B):
         if B not in self._buffers:
-            M, dt, w = len(self.models), self.dtype, self.widths
+            M, dt, w = len(self.rngs), self.dtype, self.widths
             self._buffers[B] = {
                 "pre": [np.empty((M, B, n), dt) for n in w],  # pre-activations; [-1]: logits
                 "grad": [np.empty((M, B, n), dt) for n in w[:-1]],

@@ -66,7 +66,7 @@ class Dense(Layer):
         self.units = int(units)
         self.init = initializers.check_name(init)
         self.needs_input_grad = True  # the model turns this off for its first layer
-        self.Wb = self.grad_Wb = None
+        self.Wb = self.grad_Wb = self.WT = None
         self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
     def param_shapes(self, n_in):
@@ -86,39 +86,47 @@ class Dense(Layer):
         # [x, 1]^T g = [grad_W; grad_b]. Training steps use this (two NumPy calls fewer).
         self.Wb = _stacked(params["W"], params["b"])
         self.grad_Wb = _stacked(grads["W"], grads["b"])
+        self.WT = None if self.Wb is None else params["W"].T
         self._scratch = {}
 
     def forward(self, x, train=False):
-        W = self.params["W"]
-        self.x, self.x1 = x, None
-        if train and self.Wb is not None and x.ndim == 2 and x.dtype == W.dtype:
-            # [x, 1], the output and the input gradient live in buffers reused by
-            # every step of this batch shape
-            bufs = self._scratch.get(x.shape)
-            if bufs is None:
-                x1 = np.ones((len(x), x.shape[1] + 1), x.dtype)
-                bufs = _keep(self._scratch, x.shape, (x1, x1[:, :-1], np.empty((len(x), self.units),
-                                                                               x.dtype), np.empty_like(x)))
-            self.x1, x_part, out, self.grad_in = bufs
-            x_part[...] = x
-            return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
-        out = np.matmul(x, W)
-        out += self.params["b"][..., None, :]
-        return out
+        self.x = x
+        bufs = self._scratch.get(x.shape) if train else None
+        if bufs is None or x.dtype != bufs[0].dtype:
+            bufs = self._buffers(x) if train else None
+            if bufs is None:  # the general path: inference, a model group, another dtype
+                self.x1 = None
+                out = np.matmul(x, self.params["W"])
+                out += self.params["b"][..., None, :]
+                return out
+        # [x, 1], the output and the input gradient live in buffers reused by
+        # every step of this batch shape
+        self.x1, self.x1T, x_part, out, self.grad_in = bufs
+        x_part[...] = x
+        return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
+
+    def _buffers(self, x):
+        """Training-step arrays for inputs like ``x``, or None where [x, 1] @ [W; b]
+        does not apply."""
+        if self.Wb is None or x.ndim != 2 or x.dtype != self.Wb.dtype:
+            return None
+        x1 = np.ones((len(x), x.shape[1] + 1), x.dtype)
+        out = np.empty((len(x), self.units), x.dtype)
+        return _keep(self._scratch, x.shape, (x1, x1.T, x1[:, :-1], out, np.empty_like(x)))
 
     def backward(self, grad_out):
         # grad_W = x^T g and grad_b = sum_rows g  (eq. 15-16, per model)
-        W = self.params["W"]
         if self.x1 is None:
+            W = self.params["W"]
             np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.grads["W"])
             np.add.reduce(grad_out, axis=-2, out=self.grads["b"])
             if not self.needs_input_grad:
                 return None
             return np.matmul(grad_out, W.swapaxes(-1, -2))
-        self.x1.T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
+        self.x1T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
         if not self.needs_input_grad:
             return None
-        return grad_out.dot(W.T, out=self.grad_in)
+        return grad_out.dot(self.WT, out=self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
@@ -146,7 +154,12 @@ class ReLU(Layer):
     def backward(self, grad_out):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
         # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
-        gate = np.sign(self.out, out=self.grad_in)
+        # sign has the lower fixed cost, out > 0 the lower cost per element.
+        out, gate = self.out, self.grad_in
+        if gate is None or out.size < 2048:
+            gate = np.sign(out, out=gate)
+        else:
+            np.greater(out, self._scratch[out.shape][1], out=gate)
         return np.multiply(grad_out, gate, out=gate)
 
 

@@ -28,14 +28,13 @@ class SoftmaxCrossEntropy:
     def forward(self, logits: np.ndarray, targets: np.ndarray):
         if self.label_smoothing or targets.ndim < logits.ndim:
             targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
-        # ufunc methods and vecdot: one NumPy call per operation, as this runs every step
-        shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
+        shifted = logits - row_max(logits)
         exp = np.exp(shifted)
-        sum_exp = np.add.reduce(exp, axis=-1, keepdims=True)
+        sum_exp = row_sum(exp)
         self.probs = np.divide(exp, sum_exp, out=exp)
         self.targets = targets
         # -log p_target = log(sum exp) - shifted_target, per row
-        nll = np.log(sum_exp[..., 0]) - np.vecdot(shifted, targets)
+        nll = np.log(sum_exp[..., 0]) - row_sum(shifted * targets)[..., 0]
         loss = np.add.reduce(nll, axis=-1)
         if self.reduction == "mean":
             loss = loss / logits.shape[-2]
@@ -54,12 +53,12 @@ class SoftmaxCrossEntropy:
         if logits.shape[-1] == 2:
             # probs = exp(logits - logsumexp(logits)): for two classes one stable
             # logaddexp per row beats shift-exp-normalise, in NumPy calls and in flops
-            grad = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+            grad = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
             np.exp(grad, out=grad)
         else:  # C - 1 logaddexps per row would cost more than C exps
-            grad = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
+            grad = logits - row_max(logits)
             np.exp(grad, out=grad)
-            grad /= np.add.reduce(grad, axis=-1, keepdims=True)
+            grad /= row_sum(grad)
         grad -= targets
         if self.reduction == "mean":
             grad /= grad.shape[-2]
@@ -126,6 +125,19 @@ class MeanSquaredError:
 
     def config(self):
         return {"type": "MeanSquaredError", "reduction": self.reduction}
+
+
+def row_max(a: np.ndarray) -> np.ndarray:
+    """max over the last (class) axis, (..., B, C) -> (..., B, 1). NumPy reduces a
+    short last axis row by row (30 ns a row); over the batch axis of a transposed
+    copy it runs vectorised, 5 to 25 times faster for up to a few dozen classes."""
+    return np.maximum.reduce(a.swapaxes(-1, -2).copy(), axis=-2)[..., None]
+
+
+def row_sum(a: np.ndarray) -> np.ndarray:
+    """sum over the last (class) axis, (..., B, C) -> (..., B, 1): a product with
+    ones, for the same reason as ``row_max``."""
+    return np.matmul(a, np.ones((a.shape[-1], 1), a.dtype))
 
 
 def check_reduction(reduction):
