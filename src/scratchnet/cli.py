@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, io, layers, losses, optimizers, presets, runs
+from . import __version__, datasets, io, layers, losses, optimizers, presets, runs
 from .data import tutorial_moons
 from .sweep import trials
 
@@ -312,7 +312,7 @@ def cmd_evaluate(args) -> dict:
         target = args.target or (trained_on or {}).get("target")
         if target is None:
             raise ValueError("--target COLUMN is required: the model was not trained on a CSV")
-        X, y, _ = runs.read_csv(source, target, _model_features(model))
+        X, y, _ = datasets.read_csv(source, target, _model_features(model))
         what = source
     scores = runs.evaluate(model, X, y)
     out = {"model": str(args.model), "data": what, **scores}
@@ -334,7 +334,7 @@ def cmd_predict(args) -> dict:
     model = io.load(args.model)
     if args.proba and model.task == "regression":
         raise ValueError("--proba is for classifiers; this model is a regressor")
-    X, _, _ = runs.read_csv(args.data, None, _model_features(model))
+    X, _, _ = datasets.read_csv(args.data, None, _model_features(model))
     pred = model.predict(X)
     if pred.ndim > 1:
         raise ValueError("predict writes one value per row; this regressor has several targets")

@@ -124,69 +124,87 @@ class Standardizer:
         return scaler
 
 
-def read_csv(path, target: str, features=None, regression: bool = False, delimiter=","):
+def read_csv(path, target: str | None = None, features=None, regression: bool = False,
+             delimiter: str = ","):
     """Read a CSV file with a header row: numeric feature columns and a named target.
 
     Args:
         path: file path.
-        target: name of the target column.
-        features: names of the feature columns; default all columns but the target.
+        target: name of the target column, or None for features only (prediction).
+        features: names of the feature columns, in that order; default all but the target.
         regression: parse the target as numbers and refuse missing values (NaN);
-            otherwise targets are class labels, kept as strings unless all are numbers.
+            otherwise targets are class labels that keep their values: ints, else
+            floats, else strings.
 
-    Returns X (N, F) float64, y (N,), and the feature names (list of str).
-    Errors name the column (and the line) at fault.
+    Returns X (N, F) float64, y (N,) (None without a target), and the feature names.
+    Errors name the file, the line and the column at fault.
     """
     path = os.fspath(path)
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
-    if not rows:
-        raise ValueError(f"{path} is empty: expected a header row")
-    header = [h.strip() for h in rows[0]]
-    body = [r for r in rows[1:] if any(cell.strip() for cell in r)]
-    if target not in header:
-        raise ValueError(f"target column {target!r} is not in {path}; its columns are {header}")
-    if features is None:
-        features = [h for h in header if h != target]
-    missing = [c for c in features if c not in header]
-    if missing:
-        raise ValueError(f"feature columns {missing} are not in {path}; its columns are {header}")
-    if not features:
-        raise ValueError(f"{path} has no feature columns besides the target {target!r}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f, delimiter=delimiter))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {path}") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path} is not a readable CSV file: {e}") from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"{path} is empty: expected a header row and data rows")
+    header = [name.strip() for name in rows[0]]
+    body = [(i + 2, row) for i, row in enumerate(rows[1:]) if any(cell.strip() for cell in row)]
     if not body:
         raise ValueError(f"{path} has a header but no data rows")
-    for line, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise ValueError(f"{path} line {line}: {len(r)} fields, but the header has {len(header)}")
-    cols = {name: [r[header.index(name)].strip() for r in body] for name in header}
-    X = np.column_stack([_numeric(cols[name], name, path) for name in features])
+    if target is not None and target not in header:
+        raise ValueError(f"{path} has no column {target!r}; its columns are: {', '.join(header)}")
+    features = [name for name in header if name != target] if features is None else list(features)
+    missing = [name for name in features if name not in header]
+    if missing:
+        raise ValueError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
+                         f"its columns are: {', '.join(header)}")
+    if not features:
+        raise ValueError(f"{path} has no feature columns besides the target {target!r}")
+    columns = [header.index(name) for name in features]
+    X = np.empty((len(body), len(columns)))
+    for r, (line, row) in enumerate(body):
+        if len(row) != len(header):
+            raise ValueError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}")
+        for c, col in enumerate(columns):
+            if not row[col].strip():
+                raise ValueError(f"{path} line {line}: column {header[col]!r} is empty (a missing "
+                                 f"value); fill or drop such rows first")
+            try:
+                X[r, c] = float(row[col])
+            except ValueError:
+                raise ValueError(f"{path} line {line}: column {header[col]!r} has the non-numeric "
+                                 f"value {row[col]!r}") from None
     if not np.isfinite(X).all():
-        bad = features[int(np.argwhere(~np.isfinite(X))[0, 1])]
-        raise ValueError(f"feature column {bad!r} in {path} has missing or infinite values")
-    labels = cols[target]
-    if regression:
-        y = _numeric(labels, target, path)
-        if np.isnan(y).any():
-            line = int(np.argmax(np.isnan(y))) + 2
-            raise ValueError(f"regression target {target!r} in {path} has a missing value "
-                             f"(NaN) at line {line}; drop or fill those rows before training")
-    else:
-        if any(v == "" for v in labels):
-            raise ValueError(f"target column {target!r} in {path} has empty labels")
-        try:
-            y = np.array([float(v) for v in labels])
-            if np.all(y == np.round(y)):
-                y = y.astype(np.int64)
-        except ValueError:
-            y = np.array(labels)
-    return X, y, list(features)
+        r, c = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{path} line {body[r][0]}: column {features[c]!r} is not finite")
+    if target is None:
+        return X, None, features
+    values = [row[header.index(target)].strip() for _, row in body]
+    return X, _parse_target(values, [line for line, _ in body], path, target, regression), features
 
 
-def _numeric(values, name, path) -> np.ndarray:
-    out = np.empty(len(values))
-    for i, v in enumerate(values):
+def _parse_target(values, lines, path, target, regression):
+    for value, line in zip(values, lines):
+        if value == "" or (regression and value.lower() in ("nan", "na")):
+            what = "regression target" if regression else "target column"
+            raise ValueError(f"{path} line {line}: the {what} {target!r} is missing (NaN); "
+                             f"drop or fill such rows before training")
+    for kind in (float,) if regression else (int, float):
         try:
-            out[i] = float(v) if v not in ("", "NA", "nan", "NaN") else np.nan
+            return np.array([kind(v) for v in values])
         except ValueError:
-            raise ValueError(f"column {name!r} in {path} is not numeric: {v!r} at line {i + 2}") from None
-    return out
+            if regression:
+                bad = next(v for v in values if not _is_number(v))
+                raise ValueError(f"{path}: the regression target {target!r} has the "
+                                 f"non-numeric value {bad!r}") from None
+    return np.array(values)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False

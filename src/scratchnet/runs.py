@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, io
+from . import __version__, datasets, io
 from .model import MLP
 
 BUILTIN = ("moons", "circles", "spirals", "digits", "iris")
@@ -68,7 +68,7 @@ def load_data(spec: dict) -> Data:
         names = [f"x{i + 1}" for i in range(X.shape[1])]
         target = None
     else:
-        X, y, names = read_csv(source, spec["target"])
+        X, y, names = datasets.read_csv(source, spec["target"])
         target = spec["target"]
     from sklearn.model_selection import train_test_split
 
@@ -79,75 +79,10 @@ def load_data(spec: dict) -> Data:
 
 def builtin_dataset(name: str):
     """X, y of a built-in dataset (``scratchnet.datasets``), generated with a fixed seed."""
-    from . import datasets
-
     if name in ("circles", "spirals"):
         return datasets.load(name, n_samples=2000, seed=42)
     X, y = datasets.load(name)
     return X, y
-
-
-def read_csv(path, target: str | None, feature_names: list[str] | None = None):
-    """Read a CSV with a header row. Returns X (N, F) float64, y (N,) or None, feature names.
-
-    Features are every column but ``target`` (or exactly ``feature_names``, in that
-    order, when given). Labels keep their values: ints, else floats, else strings."""
-    path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such file: {path}") from None
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(f"{path} is not a readable CSV file: {e}") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"{path} is empty: expected a header row and data rows")
-    header = [name.strip() for name in rows[0]]
-    body = [(i + 2, row) for i, row in enumerate(rows[1:]) if any(cell.strip() for cell in row)]
-    if not body:
-        raise ValueError(f"{path} has a header but no data rows")
-    if target is not None and target not in header:
-        raise ValueError(f"{path} has no column {target!r}; its columns are: {', '.join(header)}")
-    if feature_names is None:
-        feature_names = [name for name in header if name != target]
-    missing = [name for name in feature_names if name not in header]
-    if missing:
-        raise ValueError(f"{path} lacks the feature column(s) {', '.join(missing)} the model was trained on")
-    if not feature_names:
-        raise ValueError(f"{path} has no feature columns besides the target {target!r}")
-    columns = [header.index(name) for name in feature_names]
-    X = np.empty((len(body), len(columns)))
-    for r, (line, row) in enumerate(body):
-        if len(row) != len(header):
-            raise ValueError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}")
-        for c, col in enumerate(columns):
-            if not row[col].strip():
-                raise ValueError(f"{path} line {line}: column {header[col]!r} is empty (a missing "
-                                 f"value); fill or drop such rows first")
-            try:
-                X[r, c] = float(row[col])
-            except ValueError:
-                raise ValueError(f"{path} line {line}: column {header[col]!r} has the non-numeric "
-                                 f"value {row[col]!r}") from None
-    if not np.isfinite(X).all():
-        r, c = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{path} line {body[r][0]}: column {feature_names[c]!r} is not finite")
-    y = None
-    if target is not None:
-        y = _parse_labels([row[header.index(target)].strip() for _, row in body], path, target, body)
-    return X, y, feature_names
-
-
-def _parse_labels(values, path, target, body):
-    for i, value in enumerate(values):
-        if value == "":
-            raise ValueError(f"{path} line {body[i][0]}: the target column {target!r} is empty")
-    for kind in (int, float):
-        try:
-            return np.array([kind(v) for v in values])
-        except ValueError:
-            pass
-    return np.array(values)
 
 
 # -- metrics ------------------------------------------------------------------------
