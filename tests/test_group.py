@@ -1,4 +1,5 @@
 """Model groups: a model trained in a group equals the same model trained alone."""
+import os
 import threading
 
 import numpy as np
@@ -105,9 +106,9 @@ def test_threads_do_not_change_a_single_bit(data):
             np.testing.assert_array_equal(a, b)
 
 
-def test_worker_processes_started_beside_other_threads_give_the_same_bits(data):
-    """With another thread alive, workers start from a fork server (the shard is
-    pickled, its views rebound): still bit for bit the single-shard result."""
+def test_beside_other_threads_shards_train_here_with_the_same_bits(data):
+    """A fork beside other threads could copy a lock one of them holds: then every
+    shard trains in the calling thread, to the same bits."""
     X, y = data
 
     def train(threads):
@@ -116,18 +117,20 @@ def test_worker_processes_started_beside_other_threads_give_the_same_bits(data):
         models[0].fit(X, y, epochs=1, batch_size=10)  # Adam's state came back too
         return [m.params for m in models]
 
-    alone = train(1)
+    assert _process_context() is not None, "no fork here, or a thread left running"
+    in_processes = train(2)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert _process_context().get_start_method() == "forkserver"
-        sharded = train(2)
+        assert _process_context() is None
+        here = train(2)
     finally:
         stop.set()
         other.join()
-    for a, b in zip(alone, sharded):
+    for a, b, c in zip(train(1), in_processes, here):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 def test_progress_from_worker_processes_arrives_in_full(data):
@@ -136,6 +139,22 @@ def test_progress_from_worker_processes_arrives_in_full(data):
     models = [MLP(hidden=h, seed=h) for h in (3, 5, 8, 13, 21)]
     fit_group(models, X, y, epochs=3, batch_size=50, threads=2, on_epoch=seen.append)
     assert sum(seen) == 5 * 3 and sorted(set(seen)) == [2, 3]  # shards of 3 and 2 models
+
+
+@pytest.mark.skipif(_process_context() is None, reason="worker processes need fork")
+def test_a_failing_worker_process_is_reported(data, monkeypatch):
+    X, y = data
+    parent, train = os.getpid(), _Shard.train
+
+    def train_failing_in_workers(self, *args):
+        if os.getpid() != parent:
+            raise MemoryError("no room")
+        return train(self, *args)
+
+    monkeypatch.setattr(_Shard, "train", train_failing_in_workers)  # forked workers inherit it
+    models = [MLP(hidden=h, seed=h) for h in (3, 5, 8)]
+    with pytest.raises(RuntimeError, match="worker process .* failed: MemoryError: no room"):
+        fit_group(models, X, y, epochs=1, batch_size=10, threads=2)
 
 
 def test_float32_group_matches_float32_alone(data):

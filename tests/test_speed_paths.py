@@ -161,15 +161,33 @@ def test_training_after_predict_and_with_changing_batch_sizes(moons):
     np.testing.assert_array_equal(a.params, b.params)
 
 
-def test_relu_backward_leaves_its_argument_alone(rng):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(4, 3), (64, 40)])  # small and large arrays gate differently
+def test_relu_backward_leaves_its_argument_alone(shape, dtype, rng):
     relu = L.ReLU()
-    out = relu.forward(rng.standard_normal((4, 3)), train=True)
-    g = rng.standard_normal((4, 3))
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, :2] = 0.0  # the gate at exactly 0 is 0
+    out = relu.forward(x, train=True)
+    g = rng.standard_normal(shape).astype(dtype)
     kept = g.copy()
     grad = relu.backward(g)
     np.testing.assert_array_equal(g, kept)
-    np.testing.assert_array_equal(grad, kept * (out > 0))
-    assert not np.shares_memory(grad, out)
+    np.testing.assert_array_equal(grad, kept * (x > 0))
+    assert grad.dtype == dtype and not np.shares_memory(grad, out)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape", [(7, 2), (300, 10), (3, 5, 4), (1, 1)])
+def test_row_max_and_row_sum_are_max_and_sum_over_the_class_axis(shape, dtype, rng):
+    from scratchnet.losses import row_max, row_sum
+
+    a = (rng.standard_normal(shape) * 10).astype(dtype)
+    kept = a.copy()
+    np.testing.assert_array_equal(row_max(a), a.max(axis=-1, keepdims=True))
+    np.testing.assert_allclose(row_sum(a), a.sum(axis=-1, keepdims=True),
+                               rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5)
+    assert row_max(a).dtype == row_sum(a).dtype == dtype
+    np.testing.assert_array_equal(a, kept)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])

@@ -15,7 +15,8 @@ rate and weight decay. The contract: a model trained in a group ends with the sa
 weights (to ~1e-12 in float64) as the same model trained alone with ``MLP.fit``.
 
 Within a group the models are split into shards, one per core: the first trains in
-the calling thread, each other one in a worker process of its own. (Not in threads:
+the calling thread, each other one in a forked worker process of its own (or all in
+the calling thread where forking is unsafe, see ``_process_context``). (Not in threads:
 a step is some twenty NumPy calls of a few microseconds each, too short for NumPy's
 GIL release to pay; two threads ran slower than one, measured.) All shards pad to
 the same widths, so the result for a model does not depend on the number of shards.
@@ -150,41 +151,39 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
 
 
 def _process_context():
-    """How to start worker processes here, or None to train every shard in this thread."""
-    if multiprocessing.current_process().daemon:  # may not have children (Dask's workers)
+    """The fork context for worker processes, or None to train every shard in this
+    thread: where fork is missing (Windows), in a daemonic process (Dask's workers,
+    which may not have children), or beside other threads (a fork could copy a lock
+    one of them holds). Not spawn or forkserver: they re-run a script's main module."""
+    if ("fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon or threading.active_count() > 1):
         return None
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:  # cheapest, safe with no other thread
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:  # forks from a clean server process, started once
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        return context
-    return None
+    return multiprocessing.get_context("fork")
 
 
 def _train_in_processes(context, shards, Xaug, Y, epochs, batch_size, on_epoch):
     """Train shards[0] here and every other shard in a worker process, at the same time."""
-    workers = []
+    workers, pool = [], None
     try:
-        for shard in shards[1:]:
+        for shard in shards[1:]:  # all forks before any thread starts
             here, there = context.Pipe(duplex=False)
             proc = context.Process(target=_worker, args=(shard, Xaug, Y, epochs, batch_size, there),
                                    daemon=True)
             proc.start()
             there.close()
             workers.append((proc, here))
-        with ThreadPoolExecutor(len(workers)) as pool:  # they wait on the pipes, GIL released
-            try:
-                received = [pool.submit(shard.receive, conn, on_epoch)
-                            for shard, (_, conn) in zip(shards[1:], workers)]
-                diverged = [shards[0].train(Xaug, Y, epochs, batch_size, on_epoch)]
-                return diverged + [future.result() for future in received]
-            except BaseException:
-                for proc, _ in workers:  # unblocks the waiting threads
-                    proc.kill()
-                raise
+        pool = ThreadPoolExecutor(len(workers))  # they wait on the pipes, GIL released
+        received = [pool.submit(shard.receive, conn, on_epoch)
+                    for shard, (_, conn) in zip(shards[1:], workers)]
+        diverged = [shards[0].train(Xaug, Y, epochs, batch_size, on_epoch)]
+        return diverged + [future.result() for future in received]
+    except BaseException:
+        for proc, _ in workers:  # stops them, and so the threads waiting on them
+            proc.kill()
+        raise
     finally:
+        if pool is not None:
+            pool.shutdown()
         for proc, conn in workers:
             proc.join()
             conn.close()
@@ -226,7 +225,9 @@ class _Shard:
             self.layout.append((offset, shape))
             offset += int(np.prod(shape))
         self.params, self.grads = np.zeros(offset, dtype), np.zeros(offset, dtype)
-        self._bind()
+        blocks, gblocks = self._blocks(self.params), self._blocks(self.grads)
+        self.W, self.gW = [blocks[0]] + blocks[1::2], [gblocks[0]] + gblocks[1::2]
+        self.b, self.gb = [None] + blocks[2::2], [None] + gblocks[2::2]
         self.pack(self.params, [m.params for m in models])
         self.rngs = [m.shuffle_rng for m in models]
         # one optimizer for the shard: per-model lr and weight decay as per-parameter arrays
@@ -242,28 +243,15 @@ class _Shard:
                 self.wd = self._per_model(lambda m: m.optimizer.weight_decay)
         self.optimizer = type(opt)(lr=self.lr, **cfg)
         self.plain_sgd = type(opt) is SGD and not cfg.get("momentum") and cfg.get("clipnorm") is None
+        if self.plain_sgd:  # lr folds into dL/dlogits: every gradient comes out times lr
+            self.lr_model = np.array([m.optimizer.lr for m in models], dtype)[:, None, None]
+            self.lr_wd = None if self.wd is None else self.lr * self.wd
         state = [m.optimizer.state() for m in models]
         if state[0]:
             self.optimizer.load_state({k: self._packed_state(k, [s[k] for s in state])
                                        for k in state[0]})
         self.reduction_mean = m0.loss.reduction == "mean"
-
-    def _bind(self):
-        """The per-layer views into ``params`` and ``grads``, and no step buffers yet."""
-        blocks, gblocks = self._blocks(self.params), self._blocks(self.grads)
-        self.W, self.gW = [blocks[0]] + blocks[1::2], [gblocks[0]] + gblocks[1::2]
-        self.b, self.gb = [None] + blocks[2::2], [None] + gblocks[2::2]
         self._buffers = {}
-
-    def __getstate__(self):
-        """What a worker process needs (not the models; views are rebound there)."""
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("models", "W", "gW", "b", "gb", "_buffers")}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.models = None
-        self._bind()
 
     # -- layout ---------------------------------------------------------------------
     def _blocks(self, flat):
@@ -398,7 +386,9 @@ class _Shard:
                 "WT": [None] + [np.empty((M, n_out, n_in), dt) for n_in, n_out in zip(w, w[1:])],
                 "ones": np.ones((M, 1, B), dt),
                 "zeros": [np.zeros((M, B, n), dt) for n in w[:-1]],  # faster than a scalar 0
-                "row": np.empty((M, B, 1), dt)}
+                "row": np.empty((M, B, 1), dt),
+                "lr": (self.lr_model / B if self.reduction_mean else self.lr_model)
+                if self.plain_sgd else None}
         return self._buffers[B]
 
     def step(self, x, Y):
@@ -435,7 +425,9 @@ class _Shard:
             np.sum(logits, axis=-1, keepdims=True, out=row)
         logits /= row
         logits -= Y
-        if self.reduction_mean:
+        if self.plain_sgd:  # * lr (/ B for a mean loss)
+            logits *= buf["lr"]
+        elif self.reduction_mean:
             logits /= logits.shape[-2]
         g = logits
         for l in range(last, 0, -1):
@@ -449,12 +441,13 @@ class _Shard:
             else:
                 g = acts[l - 1].backward(g_h)
         np.matmul(x.swapaxes(-1, -2), g, out=gW[0])  # layer 0's W and b at once
+        if self.plain_sgd:  # grads hold lr * grad: theta <- theta - lr (grad + wd theta)
+            if self.lr_wd is not None:
+                self.grads += self.lr_wd * self.params
+            self.params -= self.grads
+            return
         if self.wd is not None:  # L2: grad <- grad + wd * theta
             self.grads += self.wd * self.params
         if self.decay is not None:  # AdamW: theta <- theta (1 - lr wd) before its step
             self.params *= self.decay
-        if self.plain_sgd:  # theta <- theta - lr * grad, without a temporary
-            np.multiply(self.grads, self.lr, out=self.grads)
-            self.params -= self.grads
-        else:
-            self.optimizer.step(self.params, self.grads)
+        self.optimizer.step(self.params, self.grads)

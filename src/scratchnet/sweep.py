@@ -322,7 +322,8 @@ def sweep(X_train, y_train, X_test, y_test, points=None, *, trials: int = 1, see
     out: a directory for results.csv and results.json, rewritten after every group.
     resume: keep the groups already in ``out`` and train only the rest.
     client: a ``dask.distributed.Client``: groups run on its workers, one task each.
-    threads: threads per group here (default: the usable cores); on Dask, 1.
+    threads: workers per group here (default: the usable cores): the group's first
+        shard trains in this process, the others in forked worker processes; on Dask, 1.
     group_size: the most models in one group (default ``DEFAULT_GROUP_SIZE``). Results
         are identical for any ``threads`` and on Dask, for the same ``group_size``.
     """
@@ -540,5 +541,8 @@ def trials(X_train, y_train, X_test, y_test, n: int = 10, seed=None, progress=Fa
 def _bar(total):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="model-epoch", unit_scale=True, desc="sweep", leave=False,
-                delay=1.0)
+    class Bar(tqdm):
+        monitor_interval = 0  # no monitor thread: the group engine forks only when alone
+
+    return Bar(total=total, unit="model-epoch", unit_scale=True, desc="sweep", leave=False,
+               delay=1.0)

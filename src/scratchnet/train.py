@@ -76,8 +76,6 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
     y_buf = np.empty((rows,) + Y.shape[1:], Y.dtype)
     seen = None  # (n, C): each row's logits at its step, in `order`
     loss, forward, backward, step = model.loss, model.forward, model.backward, model.optimizer.step
-    forwards = [layer.forward for layer in model.layers]
-    backwards = [layer.backward for layer in reversed(model.layers)]
     gradient = getattr(loss, "gradient", None)
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
     with np.errstate(over="ignore", invalid="ignore"):
@@ -89,9 +87,7 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
             # the bounds-check buffering: a permutation is in range
             xb = X.take(idx, axis=0, out=x_buf, mode="clip")
             yb = Y.take(idx, axis=0, out=y_buf, mode="clip")
-            logits = xb
-            for f in forwards:
-                logits = f(logits, True)
+            logits = forward(xb, train=True)
             if seen is None:
                 seen = np.empty((n,) + logits.shape[1:], logits.dtype)
             seen[start:start + len(idx)] = logits
@@ -99,11 +95,7 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
                 loss.forward(logits, yb)
                 backward(loss.backward())
             else:
-                grad = gradient(logits, yb)
-                for b in backwards:
-                    grad = b(grad)
-                    if grad is None:
-                        break
+                backward(gradient(logits, yb))
             step(model.params, model.grads)
         # the epoch's loss from its logits, in chunks that bound the temporaries
         loss_sum = 0.0
