@@ -9,9 +9,10 @@
 scratchnet's sweep engine (model groups, all cores: one shard of each group trains
 in this process, the others in worker processes) is timed in full: planning,
 grouping, training and scoring every model on train and test, in float64 and in
-float32 (asked for explicitly: never the default). CPU seconds include the workers'. The peers, timed in the same
-process right after, are estimated from a sample of their models, because in full
-they take minutes: one ``MLP.fit`` after another, and the tutorial's own code
+float32 (asked for explicitly: never the default), median of ``--repeat`` runs
+interleaved with each other; CPU seconds include the workers'. The peers, timed in
+the same process right after, are estimated from a sample of their models, because
+in full they take minutes: one ``MLP.fit`` after another, and the tutorial's own code
 (``benchmarks/tutorial.py``). Writes the "## Sweeps" section of docs/benchmarks.md.
 
     python benchmarks/sweep.py            # about two minutes
@@ -45,7 +46,8 @@ SEED = dict(lr=1e-4, init="normal", reduction="sum")
 def cpu_seconds():
     """CPU seconds of this process and of its finished children (the group engine's
     worker processes), user and system."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
