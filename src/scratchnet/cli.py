@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="results.csv, results.json and the plot (default: %(default)s)")
     sweep.add_argument("--resume", action="store_true", help="keep the finished groups in --out")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://HOST:8786")
-    sweep.add_argument("--threads", type=int, help="threads per group (default: the usable cores)")
+    sweep.add_argument("--threads", type=int, help="shards per group trained at once, in forked worker processes (default: the usable cores)")
     sweep.add_argument("--group-size", type=int, default=None, dest="group_size",
                        help="most models trained together in one group (default 128)")
     sweep.add_argument("--top", type=int, default=5, help="best points to print (default 5)")
