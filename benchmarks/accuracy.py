@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import time
 import warnings
-from pathlib import Path
 
+from report import DOC, write_section
 import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
@@ -48,7 +47,6 @@ SETTINGS = {
     "digits": ({}, (128,), 60, 32, 0.001),
     "iris": ({}, (16,), 200, 16, 0.01),
 }
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def load(name, seed):
@@ -168,17 +166,6 @@ and iris (150). Produced by `python benchmarks/accuracy.py` (scikit-learn
 """
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace the "## Accuracy" section of ``path`` (or append it), leaving the rest alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Accuracy\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + text)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-
-
 def main():
     global SEEDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -193,7 +180,7 @@ def main():
     text = section(results)
     print("\n" + text)
     if not args.no_write and args.datasets == list(SETTINGS):
-        write_section(text)
+        write_section("Accuracy", text)
         print(f"wrote the Accuracy section of {DOC}")
 
 

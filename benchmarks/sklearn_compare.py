@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import time
 import warnings
-from pathlib import Path
 
+from report import DOC, write_section
 import numpy as np
 import sklearn
 import sklearn.neural_network as sk_nn
@@ -45,7 +44,6 @@ REGRESSION = {
     "friedman1": lambda: datasets.make_friedman1(1000, noise=1.0, random_state=0),
 }
 SOLVERS = {"adam": {}, "sgd": {"solver": "sgd"}}
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 TITLE = "## scikit-learn estimators"
 
 
@@ -122,17 +120,6 @@ def section(rows, n_seeds) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace this benchmark's section of ``path`` (or append it), leaving the rest alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + text)
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30)
@@ -141,7 +128,7 @@ def main(argv=None):
     text = section(compare(args.seeds), args.seeds)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(TITLE[3:], text)
         print(f"wrote the {TITLE[3:]} section of {DOC}")
 
 

@@ -27,15 +27,14 @@ import time
 import warnings
 from pathlib import Path
 
+from report import DOC, write_section
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-DOC = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "scaling.png"
 RESULTS = HERE / "speed-results.json"  # the raw numbers behind the docs' section
-START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 TARGETS_S = {"tutorial": 5, "scikit-learn": 8}  # torch: 15 (its time / scratchnet's, at least)
 
 
@@ -349,7 +348,7 @@ and the same code runs at the speed of the BLAS."""
 def report(res) -> str:
     info, S, L, sc, mem, load = (res["machine"], res["S"], res["L"], res["scaling"],
                                  res["memory"], res["load"])
-    lines = [START, "## Speed", "",
+    lines = ["## Speed", "",
              f"Measured by `python benchmarks/speed.py{' --quick' if res['quick'] else ''}` "
              f"on {res['date']} (raw numbers: `benchmarks/{RESULTS.name}`). Every round trains one epoch of each "
              "contender in turn (the order rotating; on L after 0.2 s of sleep, so that "
@@ -440,21 +439,7 @@ def report(res) -> str:
                   "| hidden width | " + " | ".join(str(h) for h in sc["widths"]) + " |",
                   "|---|" + "---:|" * len(sc["widths"]),
                   "| s/epoch | " + " | ".join(f"{t:.3g}" for t in sc["by_width"]) + " |", ""]
-    lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace this script's section of docs/benchmarks.md (between its markers),
-    leaving the other sections as they are."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[:old.index(START)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -477,7 +462,7 @@ def main(argv=None):
         DOC.parent.mkdir(exist_ok=True)
         if res["scaling"] is not None:
             plot_scaling(res["scaling"], PLOT)
-        write_section(text)
+        write_section("Speed", text)
         if not args.render:
             RESULTS.write_text(json.dumps(res, indent=1))
         print(f"wrote {DOC.relative_to(ROOT)}" + ("" if args.render else f" and {RESULTS.name}"),

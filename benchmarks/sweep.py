@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import sys
 import time
 from pathlib import Path
 
+from report import write_section
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,7 +39,6 @@ from scratchnet.data import tutorial_moons  # noqa: E402
 from scratchnet.group import default_threads  # noqa: E402
 from scratchnet.sweep import grid, sweep, trials  # noqa: E402
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SEED = dict(lr=1e-4, init="normal", reduction="sum")
 
 
@@ -188,17 +187,6 @@ def section(res) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace the "## Sweeps" section of ``path`` (or append it), leaving the rest alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Sweeps\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + text)
-    tmp = path.with_suffix(".md.sweep.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 epochs instead of 100 for the sweep")
@@ -208,7 +196,7 @@ def main():
     text = section(run(args.quick, args.repeat))
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section("Sweeps", text)
 
 
 if __name__ == "__main__":

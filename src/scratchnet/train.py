@@ -20,7 +20,6 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     callbacks with an ``on_train_end(model)`` method get that call at the end.
     Returns ``model.history``.
     """
-    n = X.shape[0]
     history = model.history
     bar = _progress(epochs, start_epoch) if progress else None
     try:
