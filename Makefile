@@ -12,10 +12,10 @@ $(BIN)/scratchnet: pyproject.toml
 	touch $@
 
 demo: $(BIN)/scratchnet
-	@echo "== defaults (10 trials) =="
-	$(BIN)/scratchnet train --trials 10
-	@echo "== the tutorial's seed preset (10 trials) =="
-	$(BIN)/scratchnet train --preset seed --trials 10
+	@echo "== defaults (100 trials, as the tutorial's test) =="
+	$(BIN)/scratchnet train --trials 100
+	@echo "== the tutorial's seed preset (100 trials; the tutorial: 0.94541 ± 0.019558) =="
+	$(BIN)/scratchnet train --preset seed --trials 100
 
 test: $(BIN)/scratchnet
 	$(BIN)/python -m pytest
