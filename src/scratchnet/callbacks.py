@@ -62,8 +62,7 @@ class EarlyStopping:
         self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
         self.mode = _mode(mode, monitor)
         self.restore_best_weights = restore_best_weights
-        self.best, self.best_epoch, self.stopped_epoch, self.wait = None, 0, 0, 0
-        self.best_state = None
+        self.on_train_begin(None)
 
     def _improved(self, value):
         if self.best is None:
@@ -84,6 +83,10 @@ class EarlyStopping:
             self.stopped_epoch = epoch
             return True
         return False
+
+    def on_train_begin(self, model):
+        self.best, self.best_epoch, self.stopped_epoch, self.wait = None, 0, 0, 0
+        self.best_state = None
 
     def on_train_end(self, model):
         if self.restore_best_weights and self.best_state is not None:

@@ -6,6 +6,8 @@ import numpy as np
 
 def numerical_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the scalar ``f()`` with respect to ``x``, perturbed in place."""
+    if not x.flags.c_contiguous:
+        raise ValueError("numerical_grad perturbs x in place: x must be C-contiguous")
     grad = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):

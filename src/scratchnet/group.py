@@ -247,6 +247,9 @@ class _Shard:
             self.lr_model = np.array([m.optimizer.lr for m in models], dtype)[:, None, None]
             self.lr_wd = None if self.wd is None else self.lr * self.wd
         state = [m.optimizer.state() for m in models]
+        if any(s.keys() != state[0].keys() for s in state):
+            raise ValueError("some models have optimizer state from earlier training and "
+                             "others not: train them apart")
         if state[0]:
             self.optimizer.load_state({k: self._packed_state(k, [s[k] for s in state])
                                        for k in state[0]})

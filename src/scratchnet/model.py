@@ -153,7 +153,11 @@ class Sequential:
         self.seed = seed
         seq = seed if isinstance(seed, np.random.SeedSequence) else check_seed(seed)
         self.seed_entropy = seq.entropy  # reproduces a seed=None run
-        self._init_seq, self._shuffle_seq = seq.spawn(2)
+        # the children seq.spawn(3) would give a fresh sequence, without advancing the
+        # caller's: the same seed object always gives the same model
+        self._init_seq, self._shuffle_seq, self._split_seq = (
+            np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, i), pool_size=seq.pool_size)
+            for i in range(3))
         self.shuffle_rng = np.random.default_rng(self._shuffle_seq)
         self.history: dict[str, list] = {}
         self.params = None
@@ -220,7 +224,8 @@ class Sequential:
 
     # -- the network --------------------------------------------------------------
     def forward(self, x: np.ndarray, train: bool = False) -> np.ndarray:
-        """x: (..., B, F) -> logits (..., B, C)."""
+        """x: (..., B, F) -> logits (..., B, C). With ``train=True`` the result may be a
+        buffer that the next training step of the same shape overwrites: copy it to keep it."""
         for layer in self.layers:
             x = layer.forward(x, train)
         return x
@@ -250,6 +255,34 @@ class Sequential:
         check_positive("epochs", epochs, int)
         check_positive("batch_size", batch_size, int)
         fresh = None if self.built else len(self.layers)
+        try:
+            X, Y, y_idx, validation = self._fit_inputs(X, y, batch_size, validation_data,
+                                                       validation_split, early_stopping)
+        except (ValueError, TypeError):
+            if fresh is not None:  # a refused first fit leaves the model unfitted
+                self.params = self.encoder = self.scaler = self.n_targets_ = None
+                del self.layers[fresh:]
+            raise
+        callbacks = list(callbacks)
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                early_stopping = EarlyStopping(patience=early_stopping)
+            callbacks.append(early_stopping)
+        try:
+            run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
+                       rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
+                       progress=progress, start_epoch=len(self.history.get("loss", [])))
+        except TrainingDiverged as e:
+            largest = float(np.abs(X).max())
+            if largest > 1e3:  # the usual cause: raw features in the thousands or more
+                raise TrainingDiverged(f"{e} The features reach {largest:.3g} in magnitude: "
+                                       f"standardise them (scale=True).") from None
+            raise
+        return self
+
+    def _fit_inputs(self, X, y, batch_size, validation_data, validation_split, early_stopping):
+        """Check fit's inputs, fit the label encoder and scaler, build the network.
+        Returns (X, Y, y_idx, validation) ready for ``run_epochs``."""
         X = check_X(X, self.n_features_ if self.built else None, self.dtype)
         Y, y_idx = self._targets(y, len(X), fitting=True)
         if validation_split and validation_data is not None:
@@ -279,23 +312,8 @@ class Sequential:
         X = self._scaled(X)
         if batch_size > len(X):
             raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
-        self._check_classes(fresh)
-        callbacks = list(callbacks)
-        if early_stopping is not None:
-            if not isinstance(early_stopping, EarlyStopping):
-                early_stopping = EarlyStopping(patience=early_stopping)
-            callbacks.append(early_stopping)
-        try:
-            run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
-                       rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
-                       progress=progress, start_epoch=len(self.history.get("loss", [])))
-        except TrainingDiverged as e:
-            largest = float(np.abs(X).max())
-            if largest > 1e3:  # the usual cause: raw features in the thousands or more
-                raise TrainingDiverged(f"{e} The features reach {largest:.3g} in magnitude: "
-                                       f"standardise them (scale=True).") from None
-            raise
-        return self
+        self._check_classes()
+        return X, Y, y_idx, validation
 
     def _targets(self, y, n_rows, fitting=False):
         """y as the loss wants it: (Y (N, outputs) in the model's dtype, class
@@ -323,14 +341,10 @@ class Sequential:
                              f"{'targets' if y_idx is None else 'labels'}")
         return Y, y_idx
 
-    def _check_classes(self, fresh=None):
-        """A classifier needs 2 classes. ``fresh``: the number of layers before a first
-        fit, whose work is then undone so that the model stays unfitted."""
+    def _check_classes(self):
+        """A classifier needs 2 classes."""
         if self.task == "classification" and len(self.encoder.classes_) < 2:
             only = self.encoder.classes_.tolist()[0]
-            if fresh is not None:
-                self.params = self.encoder = self.scaler = None
-                del self.layers[fresh:]
             raise ValueError(f"y has 1 class ({only!r}); a classifier "
                              f"needs at least 2 (use loss='mse' for regression)")
 
@@ -349,7 +363,7 @@ class Sequential:
         if not 0 < n_val < n:
             raise ValueError(f"validation_split={fraction} of {n} rows leaves "
                              f"{n_val} for validation and {n - n_val} for training")
-        order = self.shuffle_rng.permutation(n)
+        order = np.random.default_rng(self._split_seq).permutation(n)  # the same rows every fit
         return order[n_val:], order[:n_val]
 
     def _scaled(self, X):
@@ -381,7 +395,7 @@ class Sequential:
         if logits.shape[-1] == 1:  # one sigmoid logit: P(class 1)
             p = L.sigmoid(logits)
             return np.concatenate([1 - p, p], axis=-1)
-        return L.softmax(logits)
+        return L.softmax(logits[..., :len(self.encoder.classes_)])  # spare outputs: never a class
 
     def predict(self, X) -> np.ndarray:
         """X: (N, F) -> predicted labels (N,) in the original label values, or for a

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .callbacks import model_state, restore_state
+
 
 class TrainingDiverged(ValueError):
     """The loss became NaN or inf; the model keeps its last finite weights."""
@@ -17,17 +19,21 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     None for regression (then no accuracy is logged). ``validation`` is what
     ``model._loss_and_accuracy`` takes, or None. Each callback is called as
     ``cb(model, epoch, logs)`` after every epoch and may return True to stop;
-    callbacks with an ``on_train_end(model)`` method get that call at the end.
+    callbacks with ``on_train_begin(model)``/``on_train_end(model)`` methods get those
+    calls before the first and after the last epoch.
     Returns ``model.history``.
     """
     history = model.history
+    for cb in callbacks:  # e.g. EarlyStopping forgetting an earlier fit's best epoch
+        if hasattr(cb, "on_train_begin"):
+            cb.on_train_begin(model)
     bar = _progress(epochs, start_epoch) if progress else None
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
-            snapshot = model.params.copy()  # last finite weights, restored on divergence
+            snapshot = _snapshot(model)  # the last finite state, restored on divergence
             train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng)
             if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
-                model.params[...] = snapshot
+                _restore(model, snapshot)
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1}: the loss became {train_loss}; "
                     f"the model keeps the weights from before that epoch. "
@@ -55,6 +61,19 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(model)
     return history
+
+
+def _snapshot(model):
+    """Copies of what an epoch changes: weights, layer buffers, optimizer state."""
+    return model_state(model), {k: v.copy() for k, v in model.optimizer.state().items()}
+
+
+def _restore(model, snapshot) -> None:
+    state, optimizer_state = snapshot
+    restore_state(model, state)
+    for name in model.optimizer.state().keys() - optimizer_state.keys():
+        delattr(model.optimizer, name)  # created lazily in the diverged epoch
+    model.optimizer.load_state(optimizer_state)
 
 
 EPOCH_LOSS_CHUNK = 4096  # rows
