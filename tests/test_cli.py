@@ -102,6 +102,9 @@ def test_bad_config_files(capsys, in_tmp, toml, message):
     (["summary", "--model", "nothing.npz"], "no model file"),
     (["plot", "nowhere"], "not a finished run folder"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--data", "iris", "--early-stopping", "3"], "--early-stopping needs --validation-split"),
+    (["train", "--trials", "3", "--checkpoint-every", "1"], "--checkpoint-every apply to a single run"),
+    (["train", "--data", "iris", "--target", "species"], "--target applies to a CSV file"),
 ])
 def test_errors_are_one_line_with_exit_code_2(capsys, in_tmp, argv, message):
     code, out, err = run(capsys, *argv)
@@ -193,3 +196,24 @@ def test_early_stopping_on_a_validation_split(capsys, in_tmp):
     metrics = json.loads((in_tmp / "r" / "metrics.json").read_text())
     assert metrics["data"]["validation"] == "34 training rows held out"
     assert len(io.load(in_tmp / "r" / "model.npz").history["val_loss"]) == out["epochs_trained"]
+
+
+def test_trials_report_the_seed_that_repeats_them(capsys):
+    first = run_json(capsys, "train", "--trials", "2", "--epochs", "1")
+    again = run_json(capsys, "train", "--trials", "2", "--epochs", "1", "--seed", str(first["seed"]))
+    assert again["test_accuracies"] == first["test_accuracies"]
+
+
+def test_written_files_follow_the_umask(capsys, in_tmp):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        run_json(capsys, "train", "--epochs", "1", "--out", "r", "--no-plots")
+    finally:
+        os.umask(old)
+    assert (in_tmp / "r" / "model.npz").stat().st_mode & 0o777 == 0o644
+    (in_tmp / "rows.csv").write_text("x1,x2\n0.5,0.5\n")
+    code, _, err = run(capsys, "predict", "--model", "r/model.npz", "--data", "rows.csv",
+                       "--output", "nodir/p.csv")
+    assert code == 2 and "No such folder: nodir" in err and ".tmp" not in err

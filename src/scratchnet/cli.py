@@ -12,7 +12,7 @@ import numpy as np
 
 from . import __version__, datasets, io, layers, losses, optimizers, presets, runs
 from .data import tutorial_moons
-from .sweep import trials
+from .sweep import fresh_seed, trials
 
 EXAMPLES = """examples:
   scratchnet train                          # moons, default settings, into runs/<timestamp>
@@ -228,8 +228,17 @@ def cmd_train(args) -> dict:
     settings = settings_from_args(args)
     if args.scale is None and args.data != "moons":
         settings["scale"] = True
+    if args.early_stopping is not None and args.validation_split is None:
+        # the test split only reports: choosing the epoch on it would bias the score
+        raise ValueError("--early-stopping needs --validation-split FRACTION "
+                         "(rows held out of the training split to watch)")
     spec = runs.data_spec(args.data, args.target, args.test_size)
     if args.trials > 1:
+        ignored = [flag for flag, value in (("--checkpoint-every", args.checkpoint_every),
+                                            ("--validation-split", args.validation_split),
+                                            ("--early-stopping", args.early_stopping)) if value]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} apply to a single run, not to --trials {args.trials}")
         return _train_trials(args, settings, spec, progress)
     config = runs.train_config(settings, spec, args.seed, args.preset, args.checkpoint_every)
     run_dir, metrics = runs.train_run(config, args.out, progress=progress, plots=plots)
@@ -267,11 +276,14 @@ def _report_run(args, run_dir, metrics) -> dict:
 def _train_trials(args, settings, spec, progress) -> dict:
     data = runs.load_data(spec)
     run_dir = runs.make_run_dir(args.out) if args.out else None
-    with runs.removed_on_error(run_dir) if run_dir else contextlib.nullcontext():
+    seed = fresh_seed() if args.seed is None else args.seed  # reported, so the run can be repeated
+    with runs.removed_on_error(run_dir) if run_dir else contextlib.nullcontext(), \
+            runs.interrupt_on_signals():
         result = trials(data.X_train, data.y_train, data.X_test, data.y_test, n=args.trials,
-                        seed=args.seed, progress=progress, **settings)
+                        seed=seed, progress=progress, **settings)
     out = {"test_accuracy_mean": result["mean"], "test_accuracy_std": result["std"],
            "trials": result["trials"], "seconds": result["seconds"], "preset": args.preset,
+           "seed": seed,
            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
            "data": spec, "test_accuracies": result["accuracies"].tolist()}
     if run_dir is not None:

@@ -43,7 +43,14 @@ def atomic_write(path, write, mode: str = "wb") -> Path:
 
     On any failure the temporary file is removed and ``path`` is left as it was."""
     path = Path(path)
+    if not path.parent.is_dir():  # name the folder, not the temporary file
+        error = NotADirectoryError("Not a directory") if path.parent.exists() else \
+            FileNotFoundError("No such folder")
+        raise type(error)(f"{error}: {path.parent} (writing {path.name})")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would stay with the renamed file
     try:
         with os.fdopen(fd, mode) as f:
             write(f)

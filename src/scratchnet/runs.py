@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__, datasets, io
 from .model import MLP
+from .sweep import fresh_seed
 
 BUILTIN = ("moons", "circles", "spirals", "digits", "iris")
 MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
@@ -51,6 +52,8 @@ def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
         if not target:
             raise ValueError(f"--data {source} needs --target COLUMN, the column to predict")
         source = str(Path(source).resolve())
+    elif target:
+        raise ValueError(f"--target applies to a CSV file; {source} has its own labels")
     if not 0 < test_size < 1:
         raise ValueError(f"--test-size must be in (0, 1), got {test_size!r}")
     return {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
@@ -260,7 +263,7 @@ def train_run(config: dict, out=None, *, progress=False, plots=True) -> tuple[Pa
         raise ValueError(f"--loss mse needs a numeric target, but {data.target or 'y'} holds text "
                          f"such as {data.y_train[0]!r}")
     if config["seed"] is None:
-        config = dict(config, seed=int(np.random.SeedSequence().entropy))
+        config = dict(config, seed=fresh_seed())  # 64-bit: JSON tools read it exactly
     model = MLP(seed=config["seed"], **model_kw)
     with removed_on_error(make_run_dir(out)) as run_dir:
         return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, 0.0)
