@@ -50,6 +50,19 @@ def test_partial_last_batch_deep_nets_and_per_model_lr_and_weight_decay(data):
     assert_same_as_alone(models, kwargs, X, y, 2, 7)
 
 
+def test_data_gathered_in_small_chunks_gives_the_same_models(data, monkeypatch):
+    """The shuffled copy of the data is bounded (GATHER_BYTES); chunks of whole batches
+    change nothing, the last partial batch included."""
+    import scratchnet.group
+
+    monkeypatch.setattr(scratchnet.group, "GATHER_BYTES", 3 * 7 * 5 * 8 * 4)  # 4 batches a chunk
+    X, y = data
+    kwargs = [dict(hidden=h, lr=0.1, seed=s) for h, s in [(5, 0), (9, 1), (3, 2)]]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=2, batch_size=7, threads=1)
+    assert_same_as_alone(models, kwargs, X, y, 2, 7)
+
+
 @pytest.mark.parametrize("options", [dict(activation="tanh"), dict(activation="leaky_relu"),
                                      dict(optimizer="adam", lr=0.01),
                                      dict(optimizer="adamw", lr=0.01, weight_decay=0.05),

@@ -37,6 +37,7 @@ from .optimizers import SGD
 from .model import check_positive
 
 _PER_MODEL = ("lr", "weight_decay")  # optimizer settings that may differ inside a group
+GATHER_BYTES = 64 << 20  # the most a group's shuffled copy of the data takes at once
 
 
 def default_threads() -> int:
@@ -315,15 +316,18 @@ class _Shard:
         XY = np.concatenate([Xaug, Y], axis=1)
         diverged = [None] * M
         rngs = self.rngs
-        starts = range(0, n, batch_size)
+        # gather the shuffled rows of many steps at once, in chunks of whole batches
+        # that bound the copy (M models each see all N rows in their own order)
+        rows = max(1, GATHER_BYTES // (M * XY.shape[1] * XY.itemsize) // batch_size) * batch_size
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
                 snapshot = self.params.copy()
                 perms = np.stack([rng.permutation(n) for rng in rngs])  # (M, N), as data.batches
-                epoch_data = np.take(XY, perms, axis=0)  # (M, N, F+1+C): one gather per epoch
-                xs, ys = epoch_data[..., :F1], epoch_data[..., F1:]
-                for s in starts:
-                    self.step(xs[:, s:s + batch_size], ys[:, s:s + batch_size])
+                for c in range(0, n, rows):
+                    chunk = np.take(XY, perms[:, c:c + rows], axis=0)  # (M, rows, F+1+C)
+                    xs, ys = chunk[..., :F1], chunk[..., F1:]
+                    for s in range(0, chunk.shape[1], batch_size):
+                        self.step(xs[:, s:s + batch_size], ys[:, s:s + batch_size])
                 self._keep_finite(snapshot, epoch, diverged)
                 if on_epoch is not None:
                     on_epoch(M)
