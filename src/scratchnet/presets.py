@@ -1,6 +1,10 @@
 """Named settings. ``seed`` is the tutorial's training exactly; ``default`` is what we recommend."""
 from __future__ import annotations
 
+import inspect
+
+from .model import MLP
+
 PRESETS: dict[str, dict] = {
     # The tutorial: standard-normal init of W and b, summed (not averaged) minibatch
     # gradients, learning rate 1e-4, one hidden layer of 64, batch 10, 10 epochs.
@@ -12,8 +16,8 @@ PRESETS: dict[str, dict] = {
                 "init": "he", "reduction": "mean", "epochs": 10, "batch_size": 10},
 }
 
-MODEL_KEYS = ("hidden", "activation", "optimizer", "lr", "init", "reduction", "dtype")
-FIT_KEYS = ("epochs", "batch_size")
+MODEL_KEYS = tuple(p for p in inspect.signature(MLP).parameters if p != "seed")  # MLP(**...)
+FIT_KEYS = ("epochs", "batch_size")  # fit(**...)
 
 
 def get(name: str) -> dict:

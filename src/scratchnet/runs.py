@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import inspect
 import io as _stdio
 import json
 import shutil
@@ -25,11 +24,11 @@ import numpy as np
 
 from . import __version__, datasets, io
 from .model import MLP
+from .presets import MODEL_KEYS
 from .sweep import fresh_seed
 
 BUILTIN = ("moons", "circles", "spirals", "digits", "iris")
 MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
-MODEL_KEYS = tuple(p for p in inspect.signature(MLP).parameters if p != "seed")
 
 
 # -- data ---------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import inspect
 import io
 import itertools
 import json
@@ -36,10 +35,9 @@ import numpy as np
 from . import presets
 from .group import _zero_at_zero, architecture, default_threads, fit_group, group_key
 from .model import MLP, check_positive
+from .presets import FIT_KEYS, MODEL_KEYS
 from .train import TrainingDiverged
 
-FIT_KEYS = ("epochs", "batch_size")
-MODEL_KEYS = tuple(p for p in inspect.signature(MLP).parameters if p != "seed")
 AXES = ("hidden", "depth", "lr", "batch_size", "epochs", "activation", "optimizer",
         "weight_decay", "init", "reduction", "dtype")
 PER_MODEL = ("hidden", "lr", "weight_decay", "init")  # may differ inside one group
