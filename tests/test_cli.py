@@ -84,6 +84,7 @@ def test_config_file_with_command_line_overrides(capsys, in_tmp):
     ("no_plots = 1\n", "must be true or false"),
     ("preset = 'fast'\n", "preset must be one of"),
     ("epochs = [\n", "not valid TOML"),
+    ("[trian]\nepochs = 1\n", "[trian] is not a command"),
 ])
 def test_bad_config_files(capsys, in_tmp, toml, message):
     (in_tmp / "bad.toml").write_text(toml)

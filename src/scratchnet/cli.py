@@ -492,6 +492,11 @@ def apply_config(parser, args, argv):
     known_anywhere = set().union(*dests.values())
     defaults = {}
     shared = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+    tables = [k for k, v in table.items() if isinstance(v, dict)]
+    unknown = [k for k in tables if k not in sub.choices]
+    if unknown:
+        raise ValueError(f"{path}: [{unknown[0]}] is not a command; tables may be "
+                         f"{', '.join(f'[{c}]' for c in sub.choices)}")
     own = list(table.get(args.command, {}).items())
     for i, (key, value) in enumerate(shared + own):
         dest = key.replace("-", "_")
