@@ -218,3 +218,12 @@ def test_written_files_follow_the_umask(capsys, in_tmp):
     code, _, err = run(capsys, "predict", "--model", "r/model.npz", "--data", "rows.csv",
                        "--output", "nodir/p.csv")
     assert code == 2 and "No such folder: nodir" in err and ".tmp" not in err
+
+
+def test_a_failed_run_keeps_the_empty_folder_the_user_made(capsys, in_tmp):
+    (in_tmp / "mine").mkdir()
+    code, _, err = run(capsys, "train", "--out", "mine", "--lr", "1e6", "--epochs", "3")
+    assert code == 2 and "diverged" in err
+    assert (in_tmp / "mine").is_dir() and not any((in_tmp / "mine").iterdir())
+    code, _, _ = run(capsys, "train", "--out", "made/here", "--lr", "1e6", "--epochs", "3")
+    assert code == 2 and not (in_tmp / "made").exists()

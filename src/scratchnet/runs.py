@@ -190,7 +190,7 @@ class Checkpointer:
 
 
 # -- runs ---------------------------------------------------------------------------
-_CREATED: set[Path] = set()  # parent folders made for a run: removed with it when it fails
+_CREATED: set[Path] = set()  # folders made for a run: removed with it when it fails
 
 
 def _make_parents(folder: Path) -> None:
@@ -208,6 +208,7 @@ def new_run_dir(root="runs") -> Path:
         path = root / (stamp if n == 1 else f"{stamp}-{n}")
         try:
             path.mkdir()
+            _CREATED.add(path.resolve())
             return path
         except FileExistsError:
             continue
@@ -222,24 +223,29 @@ def make_run_dir(out) -> Path:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out} already exists and is not empty: choose another folder "
                          f"(or continue a training run with --resume {out})")
-    _make_parents(out.parent)
-    out.mkdir(exist_ok=True)
+    _make_parents(out)  # an empty folder the user made is kept if the run fails
     return out
 
 
 @contextlib.contextmanager
 def removed_on_error(run_dir):
-    """Delete ``run_dir`` (made for this command) if the block fails, so no
-    half-written output remains; but never a checkpoint (e.g. after a second Ctrl-C)."""
+    """Empty ``run_dir`` if the block fails, so no half-written output remains, and
+    remove it and its parents where this command made them; but never a checkpoint
+    (e.g. after a second Ctrl-C)."""
     try:
         yield run_dir
     except BaseException:
-        if not (Path(run_dir) / CHECKPOINT_FILE).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
-            for parent in Path(run_dir).resolve().parents:  # e.g. runs/, if made for this run
-                if parent not in _CREATED or any(parent.iterdir()):
+        run_dir = Path(run_dir).resolve()
+        if not (run_dir / CHECKPOINT_FILE).exists():
+            for item in run_dir.iterdir() if run_dir.is_dir() else ():
+                if item.is_dir():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
+            for folder in (run_dir, *run_dir.parents):  # e.g. runs/, if made for this run
+                if folder not in _CREATED or any(folder.iterdir()):
                     break
-                parent.rmdir()
+                folder.rmdir()
         raise
 
 
