@@ -195,6 +195,16 @@ def test_a_diverging_model_keeps_its_last_finite_weights_and_spares_the_others(d
     assert_same_as_alone(models[1:], [dict(hidden=8, lr=0.01, seed=1)], X, y, 3, 10)
 
 
+def test_a_diverging_model_gets_finite_optimizer_state_back(data):
+    X, y = data
+    models = [MLP(hidden=8, optimizer="momentum", lr=1e3, seed=0),
+              MLP(hidden=8, optimizer="momentum", lr=0.01, seed=1)]
+    fit_group(models, X * 1e3, y, epochs=1, batch_size=10, threads=1)
+    fit_group(models, X * 1e3, y, epochs=2, batch_size=10, threads=1)  # now with state
+    for model in models:
+        assert all(np.isfinite(v).all() for v in model.optimizer.state().values())
+
+
 def test_group_trained_models_continue_like_alone_ones(data):
     """Optimizer state comes back to each model: fit after fit_group = fit twice."""
     X, y = data

@@ -394,7 +394,7 @@ def cmd_summary(args) -> dict:
 def cmd_reproduce(args) -> dict:
     from . import reproduce
 
-    with runs.removed_on_error(runs.make_run_dir(args.out)) as out_dir:
+    with runs.removed_on_error(runs.make_run_dir(args.out)) as out_dir, runs.interrupt_on_signals():
         result = reproduce.run(out_dir, quick=args.quick, seed=args.seed, progress=show_progress(args))
     if args.json:
         print(json.dumps(result))

@@ -321,7 +321,7 @@ class _Shard:
         rows = max(1, GATHER_BYTES // (M * XY.shape[1] * XY.itemsize) // batch_size) * batch_size
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
-                snapshot = self.params.copy()
+                snapshot = self.params.copy(), {k: v.copy() for k, v in self._param_state().items()}
                 perms = np.stack([rng.permutation(n) for rng in rngs])  # (M, N), as data.batches
                 for c in range(0, n, rows):
                     chunk = np.take(XY, perms[:, c:c + rows], axis=0)  # (M, rows, F+1+C)
@@ -369,19 +369,28 @@ class _Shard:
         self.unpack(value, m, out)
         return out
 
+    def _param_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's per-parameter arrays (momentum, Adam's m and v)."""
+        return {k: v for k, v in self.optimizer.state().items() if np.shape(v) == self.params.shape}
+
     def _keep_finite(self, snapshot, epoch, diverged):
-        """Put back the weights from before this epoch for each model that diverged in it
-        (as ``fit`` does), and for those that diverged before (they train no further)."""
+        """Put back the weights and optimizer state from before this epoch for each model
+        that diverged in it (as ``fit`` does), and for those that diverged before (they
+        train no further). State the epoch created is zeroed: as fresh."""
+        params, state = snapshot
         M = len(self.rngs)
         bad = np.zeros(M, bool)
         for block in self._blocks(self.params):
             bad |= ~np.isfinite(block.reshape(M, -1)).all(axis=1)
+        pairs = [(self.params, params)] + [(now, state.get(k, np.zeros_like(now)))
+                                           for k, now in self._param_state().items()]
         for m in range(M):
             if bad[m] and diverged[m] is None:
                 diverged[m] = epoch
             if diverged[m] is not None:
-                for view, saved in zip(self._views(self.params, m), self._views(snapshot, m)):
-                    view[...] = saved
+                for now, before in pairs:
+                    for view, saved in zip(self._views(now, m), self._views(before, m)):
+                        view[...] = saved
 
     def _buffers_for(self, B):
         if B not in self._buffers:
