@@ -95,3 +95,13 @@ def test_numerical_grad_refuses_a_view_it_cannot_perturb():
     x = np.ones((3, 4))[:, :2]
     with pytest.raises(ValueError, match="C-contiguous"):
         numerical_grad(lambda: float(np.sum(x)), x)
+
+
+def test_numpy_scalars_are_numbers_too():
+    from scratchnet.optimizers import CosineDecay, StepDecay
+
+    assert EarlyStopping(patience=np.int64(3)).patience == 3
+    StepDecay(step_size=np.int64(3))
+    CosineDecay(np.int32(10))
+    assert sn.Dropout(np.float32(0.25)).rate == 0.25
+    assert len(sn.MLP(hidden=(4,))._split(40, np.float64(0.25))[1]) == 10

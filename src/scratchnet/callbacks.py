@@ -55,7 +55,7 @@ class EarlyStopping:
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
             raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
         if not min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")

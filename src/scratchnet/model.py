@@ -357,7 +357,7 @@ class Sequential:
 
     def _split(self, n, fraction):
         """Row indices (train, validation) holding out a random ``fraction`` of n rows."""
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)) or not 0 < fraction < 1:
             raise ValueError(f"validation_split must be a fraction in (0, 1), got {fraction!r}")
         n_val = int(round(n * fraction))
         if not 0 < n_val < n:

@@ -179,7 +179,7 @@ class StepDecay:
     """lr = base_lr * gamma ** (epoch // step_size)  (torch's StepLR)."""
 
     def __init__(self, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
+        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
         self.step_size, self.gamma = step_size, _check("gamma", gamma, positive=True)
 
@@ -195,7 +195,7 @@ class CosineDecay:
     (torch's CosineAnnealingLR; past T_max it rises again, as torch's does)."""
 
     def __init__(self, T_max: int, eta_min: float = 0.0):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
+        if isinstance(T_max, bool) or not isinstance(T_max, (int, np.integer)) or T_max < 1:
             raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
         self.T_max, self.eta_min = T_max, _check("eta_min", eta_min)
 
