@@ -227,3 +227,12 @@ def test_a_failed_run_keeps_the_empty_folder_the_user_made(capsys, in_tmp):
     assert (in_tmp / "mine").is_dir() and not any((in_tmp / "mine").iterdir())
     code, _, _ = run(capsys, "train", "--out", "made/here", "--lr", "1e6", "--epochs", "3")
     assert code == 2 and not (in_tmp / "made").exists()
+
+
+@pytest.mark.parametrize("extra, flag", [(["--data", "iris"], "--data"), (["--test-size", "0.5"], "--test-size"),
+                                         (["--trials", "3"], "--trials"),
+                                         (["--checkpoint-every", "1"], "--checkpoint-every")])
+def test_resume_refuses_settings_it_would_ignore(capsys, in_tmp, extra, flag):
+    run_json(capsys, "train", "--epochs", "1", "--out", "r", "--no-plots")
+    code, _, err = run(capsys, "train", "--resume", "r", "--epochs", "2", *extra)
+    assert code == 2 and f"drop {flag}" in err

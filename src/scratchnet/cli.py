@@ -83,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--trials", type=int, default=1,
                        help="independently seeded runs (default 1); with N > 1 only statistics "
                             "are reported (and written to --out/metrics.json if given)")
-    train.add_argument("--data", default="moons", metavar="NAME|PATH.csv",
+    train.add_argument("--data", metavar="NAME|PATH.csv",
                        help=f"{'|'.join(runs.BUILTIN)} or a CSV file (default: moons)")
     train.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
-    train.add_argument("--test-size", type=float, default=0.25, dest="test_size",
+    train.add_argument("--test-size", type=float, dest="test_size",
                        help="fraction held out for testing (default 0.25; moons: the tutorial's split)")
     train.add_argument("--out", metavar="DIR", help="run folder (default: a fresh runs/<timestamp>)")
     train.add_argument("--checkpoint-every", type=int, default=0, dest="checkpoint_every",
@@ -221,18 +221,20 @@ def cmd_train(args) -> dict:
     progress, plots = show_progress(args), not args.no_plots
     if args.resume:
         fixed = [f"--{k.replace('_', '-')}" for k in RESUME_FIXED if getattr(args, k) is not None]
+        fixed += ["--trials"] * (args.trials != 1) + ["--checkpoint-every"] * bool(args.checkpoint_every)
         if fixed:
             raise ValueError(f"--resume continues the run with its own settings; drop {', '.join(fixed)}")
         run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress, plots=plots)
         return _report_run(args, run_dir, metrics)
+    data = args.data or "moons"
     settings = settings_from_args(args)
-    if args.scale is None and args.data != "moons":
+    if args.scale is None and data != "moons":
         settings["scale"] = True
     if args.early_stopping is not None and args.validation_split is None:
         # the test split only reports: choosing the epoch on it would bias the score
         raise ValueError("--early-stopping needs --validation-split FRACTION "
                          "(rows held out of the training split to watch)")
-    spec = runs.data_spec(args.data, args.target, args.test_size)
+    spec = runs.data_spec(data, args.target, 0.25 if args.test_size is None else args.test_size)
     if args.trials > 1:
         ignored = [flag for flag, value in (("--checkpoint-every", args.checkpoint_every),
                                             ("--validation-split", args.validation_split),
@@ -245,8 +247,8 @@ def cmd_train(args) -> dict:
     return _report_run(args, run_dir, metrics)
 
 
-RESUME_FIXED = ("hidden", "activation", "optimizer", "optimizer_option", "lr", "init", "batch_size",
-                "dtype", "seed", "target", "out", "loss", "reduction", "label_smoothing",
+RESUME_FIXED = ("data", "test_size", "hidden", "activation", "optimizer", "optimizer_option", "lr",
+                "init", "batch_size", "dtype", "seed", "target", "out", "loss", "reduction", "label_smoothing",
                 "weight_decay", "clipnorm", "dropout", "batchnorm", "scale", "validation_split",
                 "early_stopping")
 
