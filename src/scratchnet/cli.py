@@ -46,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model, report test accuracy, save a run folder",
-                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train = _command(sub, "train", "train a model, report test accuracy, save a run folder", cmd_train)
     train.add_argument("--preset", choices=sorted(presets.PRESETS), default="default",
                        help="base settings (default: %(default)s); 'seed' is the tutorial's")
     train.add_argument("--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes")
@@ -95,49 +94,40 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue RUN_DIR from its checkpoint (--epochs may raise the total)")
     train.add_argument("--no-plots", action="store_true", dest="no_plots", help="skip the plots")
     _add_output_flags(train)
-    train.set_defaults(run=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix of a saved model",
-                              epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    evaluate = _command(sub, "evaluate", "accuracy, loss and confusion matrix of a saved model",
+                        cmd_evaluate)
     evaluate.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
     evaluate.add_argument("--data", metavar="NAME|PATH.csv",
                           help="a built-in dataset (its test split) or a CSV with the target column "
                                "(default: the model's own test split)")
     evaluate.add_argument("--target", metavar="COLUMN", help="CSV target column (default: the training one)")
     _add_output_flags(evaluate)
-    evaluate.set_defaults(run=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="predict the rows of a CSV file with a saved model",
-                             epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict = _command(sub, "predict", "predict the rows of a CSV file with a saved model", cmd_predict)
     predict.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
     predict.add_argument("--data", metavar="PATH.csv", help="rows to predict (the feature columns by name)")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
     predict.add_argument("--output", metavar="PATH.csv", help="write here instead of stdout")
     _add_output_flags(predict)
-    predict.set_defaults(run=cmd_predict)
 
-    summary = sub.add_parser("summary", help="architecture, parameter counts and training config",
-                             epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    summary = _command(sub, "summary", "architecture, parameter counts and training config", cmd_summary)
     summary.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
     _add_output_flags(summary)
-    summary.set_defaults(run=cmd_summary)
 
-    reproduce = sub.add_parser("reproduce", help="the tutorial's experiments on moons, into report.md",
-                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    reproduce = _command(sub, "reproduce", "the tutorial's experiments on moons, into report.md",
+                         cmd_reproduce)
     reproduce.add_argument("--out", metavar="DIR", help="report folder (default: a fresh runs/<timestamp>)")
     reproduce.add_argument("--quick", action="store_true", help="fewer trials and epochs (seconds)")
     reproduce.add_argument("--seed", type=int, default=0, help="root seed of all runs (default 0)")
     _add_output_flags(reproduce)
-    reproduce.set_defaults(run=cmd_reproduce)
 
-    plot = sub.add_parser("plot", help="redraw the plots of a saved run",
-                          epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    plot = _command(sub, "plot", "redraw the plots of a saved run", cmd_plot)
     plot.add_argument("run_dir", metavar="RUN_DIR")
     _add_output_flags(plot)
-    plot.set_defaults(run=cmd_plot)
 
-    sweep = sub.add_parser("sweep", help="train many models over a grid or random search (moons)",
-                           epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep = _command(sub, "sweep", "train many models over a grid or random search (moons)",
+                     cmd_sweep, epilog=SWEEP_EXAMPLES)
     sweep.add_argument("--preset", choices=sorted(presets.PRESETS), default="default",
                        help="base settings (default: %(default)s); 'seed' is the tutorial's")
     for flag, help_text in [
@@ -162,7 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--top", type=int, default=5, help="best points to print (default 5)")
     sweep.add_argument("--no-plot", action="store_true", dest="no_plot", help="skip the figure")
     _add_output_flags(sweep)
-    sweep.set_defaults(run=cmd_sweep)
+    return parser
+
+
+def _command(sub, name, help, run, epilog=EXAMPLES):
+    """A subcommand whose ``--help`` ends with the examples, run by ``run(args)``."""
+    parser = sub.add_parser(name, help=help, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(run=run)
     return parser
 
 
