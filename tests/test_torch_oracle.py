@@ -119,6 +119,15 @@ def test_dropout_follows_torch_convention(rng):
 
 
 # -- losses ---------------------------------------------------------------------------
+def check_loss(loss, inputs, targets, torch_loss):
+    """Our loss value and dL/dinputs against ``torch_loss(inputs_tensor)`` and autograd."""
+    it = t(inputs, True)
+    ref = torch_loss(it)
+    ref.backward()
+    close(loss.forward(inputs, targets), ref)
+    close(loss.backward(), it.grad)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("one_hot", [False, True])
@@ -127,13 +136,10 @@ def test_softmax_cross_entropy_matches_torch(reduction, smoothing, one_hot, rng)
     logits[0, 0] = 1e4  # extreme logits stay finite
     y = rng.integers(0, 5, 12)
     targets = np.eye(5)[y] if one_hot else y
-    loss = losses.SoftmaxCrossEntropy(reduction, label_smoothing=smoothing)
-    zt = t(logits, True)
-    ref = F.cross_entropy(zt, t(targets) if one_hot else torch.tensor(y),
-                          reduction=reduction, label_smoothing=smoothing)
-    ref.backward()
-    close(loss.forward(logits, targets), ref)
-    close(loss.backward(), zt.grad)
+    torch_targets = t(targets) if one_hot else torch.tensor(y)
+    check_loss(losses.SoftmaxCrossEntropy(reduction, label_smoothing=smoothing), logits, targets,
+               lambda z: F.cross_entropy(z, torch_targets, reduction=reduction,
+                                         label_smoothing=smoothing))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -142,23 +148,15 @@ def test_binary_cross_entropy_matches_torch(reduction, rng):
     z[:3, 0] = [800.0, -800.0, 0.0]  # exp would overflow without the stable form
     y = rng.integers(0, 2, (11, 1)).astype(float)
     y[1] = 1.0  # a confident wrong answer: loss 800, not inf
-    loss = losses.BinaryCrossEntropy(reduction)
-    zt = t(z, True)
-    ref = F.binary_cross_entropy_with_logits(zt, t(y), reduction=reduction)
-    ref.backward()
-    close(loss.forward(z, y), ref)
-    close(loss.backward(), zt.grad)
+    check_loss(losses.BinaryCrossEntropy(reduction), z, y,
+               lambda zt: F.binary_cross_entropy_with_logits(zt, t(y), reduction=reduction))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_mse_matches_torch(reduction, rng):
     out, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
-    loss = losses.MeanSquaredError(reduction)
-    ot = t(out, True)
-    ref = F.mse_loss(ot, t(y), reduction=reduction)
-    ref.backward()
-    close(loss.forward(out, y), ref)
-    close(loss.backward(), ot.grad)
+    check_loss(losses.MeanSquaredError(reduction), out, y,
+               lambda ot: F.mse_loss(ot, t(y), reduction=reduction))
 
 
 # -- optimizers and schedules ------------------------------------------------------------
