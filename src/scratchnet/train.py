@@ -79,6 +79,22 @@ def _restore(model, snapshot) -> None:
 EPOCH_LOSS_CHUNK = 4096  # rows
 
 
+def train_step(model, xb, yb):
+    """One minibatch step, the body of ``train_epoch``'s loop: forward, the loss's
+    gradient, backward, the optimizer's update. xb: (B, F), yb: (B, C) targets as
+    the loss takes them. Returns the batch's logits (B, C), from before the update
+    (valid until the next step of this batch shape)."""
+    logits = model.forward(xb, train=True)
+    gradient = getattr(model.loss, "gradient", None)
+    if gradient is None:
+        model.loss.forward(logits, yb)
+        model.backward(model.loss.backward())
+    else:
+        model.backward(gradient(logits, yb))
+    model.optimizer.step(model.params, model.grads)
+    return logits
+
+
 def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
     """One pass of minibatch steps. Returns the mean training loss and accuracy
     over the epoch's batches (as the weights were when each batch was seen).
