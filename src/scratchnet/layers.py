@@ -25,9 +25,18 @@ class Layer:
     def __init__(self):
         self.params, self.grads = {}, {}
 
-    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
-        """Shapes of this layer's parameters for one model, given input width."""
+    sample_ndim: int | None = None  # 1: takes (F,) samples, 2: (C, L), None: any
+
+    def param_shapes(self, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Shapes of this layer's parameters for one model, given one input sample's
+        shape: ``(F,)`` or ``(C, L)`` (an integer F is read as ``(F,)``)."""
         return {}
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """One output sample's shape for one input sample's shape. A layer on flat
+        samples may define ``output_dim(F)`` instead."""
+        shape = as_shape(in_shape)
+        return (self.output_dim(shape[0]),) if len(shape) == 1 else shape
 
     def output_dim(self, n_in: int) -> int:
         return n_in
@@ -69,8 +78,10 @@ class Dense(Layer):
         self.Wb = self.grad_Wb = self.WT = None
         self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
-    def param_shapes(self, n_in):
-        return {"W": (n_in, self.units), "b": (self.units,)}
+    sample_ndim = 1
+
+    def param_shapes(self, in_shape):
+        return {"W": (features(self, in_shape), self.units), "b": (self.units,)}
 
     def output_dim(self, n_in):
         return self.units
@@ -192,6 +203,22 @@ def _stacked(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]))
 
 
+def as_shape(in_shape) -> tuple[int, ...]:
+    """One sample's shape as a tuple: an integer width F is ``(F,)``."""
+    if isinstance(in_shape, (int, np.integer)) and not isinstance(in_shape, bool):
+        return (int(in_shape),)
+    return tuple(int(n) for n in in_shape)
+
+
+def features(layer, in_shape) -> int:
+    """The width F of flat samples ``(F,)``, or a ValueError naming the layer."""
+    shape = as_shape(in_shape)
+    if len(shape) != 1:
+        raise ValueError(f"{type(layer).__name__} takes flat samples (features,), got {shape}: "
+                         f"put Flatten() or GlobalAvgPool1d() before it")
+    return shape[0]
+
+
 def _keep(scratch: dict, shape: tuple, new):
     """Keep ``new`` as the training-step arrays for inputs of ``shape``; a few shapes
     at most (a full and a last batch, typically). What a training step returns is
@@ -218,7 +245,9 @@ class LeakyReLU(Layer):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x, train=False):
-        self.slope = np.where(x > 0, 1.0, self.negative_slope).astype(x.dtype, copy=False)
+        # the gate in x's dtype from the start (a float64 mask cast to float32 costs two passes)
+        one, slope = x.dtype.type(1), x.dtype.type(self.negative_slope)
+        self.slope = np.where(x > 0, one, slope)
         return x * self.slope
 
     def backward(self, grad_out):
@@ -236,7 +265,9 @@ class Sigmoid(Layer):
         return self.out
 
     def backward(self, grad_out):
-        return grad_out * self.out * (1 - self.out)
+        grad = grad_out * self.out
+        grad *= 1 - self.out
+        return grad
 
 
 class Tanh(Layer):
@@ -247,7 +278,10 @@ class Tanh(Layer):
         return self.out
 
     def backward(self, grad_out):
-        return grad_out * (1 - self.out * self.out)
+        grad = self.out * self.out
+        np.subtract(1, grad, out=grad)
+        grad *= grad_out
+        return grad
 
 
 class GELU(Layer):
@@ -263,22 +297,50 @@ class GELU(Layer):
 
     def forward(self, x, train=False):
         self.x = x
-        self.t = np.tanh(self.C * (x + 0.044715 * x**3))
-        return 0.5 * x * (1 + self.t)
+        # in place on one temporary; x*x*x, not x**3 (a pow per element: 300x slower)
+        u = x * x
+        u *= x
+        u *= 0.044715
+        u += x
+        u *= self.C
+        self.t = t = np.tanh(u, out=u)
+        out = t + 1
+        out *= x
+        out *= 0.5
+        return out
 
     def backward(self, grad_out):
+        # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,
+        # du/dx = C (1 + 3 * 0.044715 x^2)
         x, t = self.x, self.t
-        du_dx = self.C * (1 + 3 * 0.044715 * x * x)
-        return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+        du_dx = x * x
+        du_dx *= 3 * 0.044715
+        du_dx += 1
+        du_dx *= self.C
+        grad = t * t
+        np.subtract(1, grad, out=grad)
+        grad *= x
+        grad *= du_dx
+        grad += t
+        grad += 1
+        grad *= 0.5
+        grad *= grad_out
+        return grad
 
     def config(self):
         return {"type": "GELU", "approximate": "tanh"}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Stable logistic function: exp is only ever taken of -|x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """Stable logistic function: exp is only ever taken of -|x|.
+    1 / (1 + e) where x >= 0, else e / (1 + e), with e = exp(-|x|); two temporaries."""
+    e = np.abs(x)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    denom = e + 1
+    np.copyto(e, 1, where=x >= 0)
+    e /= denom
+    return e
 
 
 class Dropout(Layer):
@@ -304,8 +366,11 @@ class Dropout(Layer):
             return x
         if self.rng is None:
             raise RuntimeError("Dropout has no random stream: build the model or set layer.rng")
-        keep = self.rng.random(x.shape) >= self.rate
-        self.mask = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
+        # uniforms drawn in the model's float dtype: float32 draws for a float32 model
+        # (half the bytes, and no float64 mask to cast)
+        draw_dtype = x.dtype if x.dtype == np.float32 else np.float64
+        keep = self.rng.random(x.shape, dtype=draw_dtype) >= self.rate
+        self.mask = np.multiply(keep, 1 / (1 - self.rate), dtype=x.dtype)
         return x * self.mask
 
     def backward(self, grad_out):
@@ -337,7 +402,10 @@ class BatchNorm1d(Layer):
         self.momentum, self.eps = float(momentum), float(eps)
         self.buffers: dict[str, np.ndarray] = {}
 
-    def param_shapes(self, n_in):
+    sample_ndim = 1
+
+    def param_shapes(self, in_shape):
+        n_in = features(self, in_shape)
         return {"gamma": (n_in,), "beta": (n_in,)}
 
     def init_params(self, params, rng):
@@ -355,38 +423,114 @@ class BatchNorm1d(Layer):
         if train:
             n = x.shape[-2]
             mean = x.mean(axis=-2, keepdims=True)
-            var = x.var(axis=-2, keepdims=True)
+            centered = x - mean
+            squares = centered * centered
+            var = np.add.reduce(squares, axis=-2, keepdims=True)
+            var /= n  # the biased batch variance, as x.var computes it
             m = self.momentum
-            self.buffers["running_mean"][...] = (1 - m) * self.buffers["running_mean"] + m * mean[..., 0, :]
+            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+            running_mean[...] = (1 - m) * running_mean + m * mean[..., 0, :]
             unbiased = var[..., 0, :] * (n / max(n - 1, 1))
-            self.buffers["running_var"][...] = (1 - m) * self.buffers["running_var"] + m * unbiased
+            running_var[...] = (1 - m) * running_var + m * unbiased
         else:
-            mean = self.buffers["running_mean"][..., None, :]
             var = self.buffers["running_var"][..., None, :]
+            centered = x - self.buffers["running_mean"][..., None, :]
         self.inv_std = 1 / np.sqrt(var + self.eps)
-        self.x_hat = (x - mean) * self.inv_std
-        return gamma * self.x_hat + beta
+        centered *= self.inv_std
+        self.x_hat = centered
+        out = self.x_hat * gamma
+        out += beta
+        return out
 
     def backward(self, grad_out):
-        x_hat = self.x_hat
-        np.sum(grad_out * x_hat, axis=-2, out=self.grads["gamma"])
-        np.sum(grad_out, axis=-2, out=self.grads["beta"])
-        g = grad_out * self.params["gamma"][..., None, :]  # dL/dx_hat
+        x_hat, n = self.x_hat, grad_out.shape[-2]
+        grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
+        np.add.reduce(grad_out * x_hat, axis=-2, out=grad_gamma)
+        np.add.reduce(grad_out, axis=-2, out=grad_beta)
+        gamma = self.params["gamma"][..., None, :]
         if not self.train:  # fixed statistics: an affine map
-            return g * self.inv_std
-        # the batch mean and variance depend on x too:
-        # dx = inv_std * (g - mean_B(g) - x_hat * mean_B(g * x_hat))
-        return self.inv_std * (g - g.mean(axis=-2, keepdims=True)
-                               - x_hat * (g * x_hat).mean(axis=-2, keepdims=True))
+            return grad_out * (gamma * self.inv_std)
+        # the batch mean and variance depend on x too; with g = dL/dx_hat = grad_out * gamma:
+        # dx = inv_std * (g - mean_B(g) - x_hat * mean_B(g * x_hat)),
+        # where mean_B(g) = gamma * grad_beta / n and mean_B(g * x_hat) = gamma * grad_gamma / n
+        grad = x_hat * (grad_gamma[..., None, :] / n)
+        grad += (grad_beta / n)[..., None, :]
+        np.subtract(grad_out, grad, out=grad)
+        grad *= gamma * self.inv_std
+        return grad
 
     def config(self):
         return {"type": "BatchNorm1d", "momentum": self.momentum, "eps": self.eps}
 
 
+class Identity(Layer):
+    """f(x) = x, f'(x) = 1: a linear "activation" (the playground's, scikit-learn's "identity")."""
+
+    def forward(self, x, train=False):
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+class FeatureMap(Layer):
+    """Fixed features of two inputs (x1, x2), as TensorFlow Playground's:
+    (..., B, 2) -> (..., B, len(features)). No parameters; part of the model, so a
+    saved model still takes the raw (x1, x2).
+
+    features: names from ``FeatureMap.FEATURES``, e.g. ["x1", "x2", "x1^2", "sin x1"].
+    """
+
+    # name: (value, derivative w.r.t. x1, derivative w.r.t. x2)
+    FEATURES = {
+        "x1": (lambda a, b: a, lambda a, b: np.ones_like(a), lambda a, b: np.zeros_like(a)),
+        "x2": (lambda a, b: b, lambda a, b: np.zeros_like(a), lambda a, b: np.ones_like(a)),
+        "x1^2": (lambda a, b: a * a, lambda a, b: 2 * a, lambda a, b: np.zeros_like(a)),
+        "x2^2": (lambda a, b: b * b, lambda a, b: np.zeros_like(a), lambda a, b: 2 * b),
+        "x1*x2": (lambda a, b: a * b, lambda a, b: b, lambda a, b: a),
+        "sin x1": (lambda a, b: np.sin(a), lambda a, b: np.cos(a), lambda a, b: np.zeros_like(a)),
+        "sin x2": (lambda a, b: np.sin(b), lambda a, b: np.zeros_like(a), lambda a, b: np.cos(b)),
+    }
+
+    def __init__(self, features=("x1", "x2")):
+        super().__init__()
+        features = [features] if isinstance(features, str) else list(features)
+        unknown = [f for f in features if f not in self.FEATURES]
+        if not features or unknown or len(set(features)) != len(features):
+            raise ValueError(f"FeatureMap features must be distinct names from "
+                             f"{', '.join(self.FEATURES)}; got {features!r}")
+        self.features = features
+
+    def output_dim(self, n_in):
+        if n_in != 2:
+            raise ValueError(f"FeatureMap takes 2 inputs (x1, x2), got {n_in}")
+        return len(self.features)
+
+    def forward(self, x, train=False):
+        self.x = x
+        a, b = x[..., 0], x[..., 1]
+        return np.stack([self.FEATURES[f][0](a, b) for f in self.features], axis=-1)
+
+    def backward(self, grad_out):
+        # dL/dx_k = sum_f dL/dfeature_f * dfeature_f/dx_k
+        a, b = self.x[..., 0], self.x[..., 1]
+        grad_in = np.zeros_like(self.x)
+        for i, f in enumerate(self.features):
+            _, d1, d2 = self.FEATURES[f]
+            grad_in[..., 0] += grad_out[..., i] * d1(a, b)
+            grad_in[..., 1] += grad_out[..., i] * d2(a, b)
+        return grad_in
+
+    def config(self):
+        return {"type": "FeatureMap", "features": list(self.features)}
+
+
 ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "leaky_relu": LeakyReLU, "sigmoid": Sigmoid,
-                                       "tanh": Tanh, "gelu": GELU, "softmax": Softmax}
+                                       "tanh": Tanh, "gelu": GELU, "softmax": Softmax,
+                                       "identity": Identity}
 LAYERS: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
-    Dense, ReLU, Softmax, LeakyReLU, Sigmoid, Tanh, GELU, Dropout, BatchNorm1d)}
+    Dense, ReLU, Softmax, LeakyReLU, Sigmoid, Tanh, GELU, Dropout, BatchNorm1d, Identity,
+    FeatureMap)}
 
 
 def activation(name: str) -> Layer:

@@ -7,7 +7,9 @@ The update rules are torch.optim's (checked against it in tests/test_torch_oracl
 ``weight_decay`` adds ``wd * theta`` to the gradient (L2), except in AdamW, which
 shrinks the weights directly (decoupled). ``clipnorm`` first rescales the whole
 gradient so its global L2 norm is at most ``clipnorm``, as
-``torch.nn.utils.clip_grad_norm_`` does. Both apply to every parameter, biases included.
+``torch.nn.utils.clip_grad_norm_`` does. ``l1`` adds ``l1 * sign(theta)`` to the
+gradient (the L1 penalty ``l1 * sum |theta|``; coupled in every optimizer, AdamW too).
+All apply to every parameter, biases included.
 """
 from __future__ import annotations
 
@@ -19,25 +21,43 @@ import numpy as np
 class Optimizer:
     hyper = ("weight_decay", "clipnorm")  # what config() records besides type and lr
 
-    def __init__(self, lr=0.01, weight_decay=0.0, clipnorm=None):
+    def __init__(self, lr=0.01, weight_decay=0.0, clipnorm=None, l1=0.0):
         self.lr = lr
         self.weight_decay = _check("weight_decay", weight_decay)
+        self.l1 = _check("l1", l1)
         self.clipnorm = None if clipnorm is None else _check("clipnorm", clipnorm, positive=True)
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         raise NotImplementedError
 
     def _gradient(self, params, grads, weight_decay=True):
-        """The gradient the rule sees: clipped (in place), plus L2 weight decay."""
+        """The gradient the rule sees: clipped, plus L2 weight decay and the L1
+        penalty's subgradient ``l1 * sign(theta)`` (0 at theta = 0), all in place
+        (``grads`` belongs to the step: the next backward overwrites it anyway)."""
         if self.clipnorm is not None:
             clip_by_global_norm(grads, self.clipnorm)
+        if self.l1:
+            work = np.sign(params, out=self._scratch(params, 0))
+            grads += np.multiply(work, self.l1, out=work)
         if weight_decay and self.weight_decay:
-            return grads + self.weight_decay * params
+            grads += np.multiply(params, self.weight_decay, out=self._scratch(params, 0))
         return grads
+
+    def _scratch(self, params, i):
+        """The i-th work array shaped like ``params``, kept between steps: an update
+        rule's temporaries cost no allocation (and no page faults) after the first step."""
+        bufs = self.__dict__.setdefault("_work", [])
+        while len(bufs) <= i:
+            bufs.append(None)
+        buf = bufs[i]
+        if buf is None or buf.shape != params.shape or buf.dtype != params.dtype:
+            buf = bufs[i] = np.empty_like(params)
+        return buf
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays to save with a checkpoint (empty for stateless optimizers)."""
-        return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray) and k != "lr"}
+        return {k: v for k, v in vars(self).items()
+                if isinstance(v, np.ndarray) and k != "lr" and not k.startswith("_")}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         for k, v in state.items():
@@ -46,7 +66,8 @@ class Optimizer:
     def config(self) -> dict:
         lr = self.lr
         cfg = {"type": type(self).__name__, "lr": lr if np.isscalar(lr) else None}
-        return cfg | {k: getattr(self, k) for k in self.hyper}
+        l1 = {"l1": self.l1} if self.l1 else {}  # absent when off: older configs stay as they were
+        return cfg | {k: getattr(self, k) for k in self.hyper} | l1
 
 
 class SGD(Optimizer):
@@ -57,13 +78,14 @@ class SGD(Optimizer):
 
     hyper = ("momentum", "nesterov", "weight_decay", "clipnorm")
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clipnorm=None):
-        super().__init__(lr, weight_decay, clipnorm)
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, clipnorm=None,
+                 l1=0.0):
+        super().__init__(lr, weight_decay, clipnorm, l1)
         self.momentum = _check("momentum", momentum)
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
-        self._plain = not (self.momentum or self.weight_decay or self.clipnorm is not None)
+        self._plain = not (self.momentum or self.weight_decay or self.l1 or self.clipnorm is not None)
 
     def step(self, params, grads):
         if not self._plain:
@@ -77,8 +99,12 @@ class SGD(Optimizer):
                 self.velocity = np.zeros_like(params)
             self.velocity *= self.momentum
             self.velocity += g
-            g = g + self.momentum * self.velocity if self.nesterov else self.velocity
-        params -= self.lr * g
+            if self.nesterov:  # g + mu * v
+                work = np.multiply(self.velocity, self.momentum, out=self._scratch(params, 1))
+                g = np.add(g, work, out=work)
+            else:
+                g = self.velocity
+        params -= np.multiply(g, self.lr, out=self._scratch(params, 1))
 
 
 class RMSprop(Optimizer):
@@ -91,8 +117,8 @@ class RMSprop(Optimizer):
     hyper = ("alpha", "eps", "momentum", "centered", "weight_decay", "clipnorm")
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
-                 weight_decay=0.0, clipnorm=None):
-        super().__init__(lr, weight_decay, clipnorm)
+                 weight_decay=0.0, clipnorm=None, l1=0.0):
+        super().__init__(lr, weight_decay, clipnorm, l1)
         self.alpha = _check("alpha", alpha, upper=1)
         self.eps = _check("eps", eps, positive=True)
         self.momentum = _check("momentum", momentum)
@@ -106,20 +132,27 @@ class RMSprop(Optimizer):
                 self.grad_avg = np.zeros_like(params)
             if self.momentum:
                 self.velocity = np.zeros_like(params)
+        work, denom = self._scratch(params, 1), self._scratch(params, 2)
         self.square_avg *= self.alpha
-        self.square_avg += (1 - self.alpha) * g * g
+        np.multiply(g, 1 - self.alpha, out=work)
+        work *= g
+        self.square_avg += work  # (1 - alpha) g^2
         if self.centered:
             self.grad_avg *= self.alpha
-            self.grad_avg += (1 - self.alpha) * g
-            denom = np.sqrt(self.square_avg - self.grad_avg**2) + self.eps
+            self.grad_avg += np.multiply(g, 1 - self.alpha, out=work)
+            np.multiply(self.grad_avg, self.grad_avg, out=denom)
+            np.subtract(self.square_avg, denom, out=denom)
+            np.sqrt(denom, out=denom)
         else:
-            denom = np.sqrt(self.square_avg) + self.eps
+            np.sqrt(self.square_avg, out=denom)
+        denom += self.eps
         if self.momentum:
             self.velocity *= self.momentum
-            self.velocity += g / denom
-            params -= self.lr * self.velocity
+            self.velocity += np.divide(g, denom, out=work)
+            params -= np.multiply(self.velocity, self.lr, out=work)
         else:
-            params -= self.lr * g / denom
+            np.multiply(g, self.lr, out=work)
+            params -= np.divide(work, denom, out=work)
 
 
 class Adam(Optimizer):
@@ -131,8 +164,8 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                 clipnorm=None):
-        super().__init__(lr, weight_decay, clipnorm)
+                 clipnorm=None, l1=0.0):
+        super().__init__(lr, weight_decay, clipnorm, l1)
         self.beta1 = _check("beta1", beta1, upper=1)
         self.beta2 = _check("beta2", beta2, upper=1)
         self.eps = _check("eps", eps, positive=True)
@@ -145,12 +178,18 @@ class Adam(Optimizer):
             params *= 1 - self.lr * self.weight_decay
         self.t += 1
         t, b1, b2 = float(self.t), self.beta1, self.beta2
+        work, denom = self._scratch(params, 1), self._scratch(params, 2)
         self.m *= b1
-        self.m += (1 - b1) * g
+        self.m += np.multiply(g, 1 - b1, out=work)
         self.v *= b2
-        self.v += (1 - b2) * g * g
-        denom = np.sqrt(self.v) / math.sqrt(1 - b2**t) + self.eps
-        params -= (self.lr / (1 - b1**t)) * self.m / denom
+        np.multiply(g, 1 - b2, out=work)
+        work *= g
+        self.v += work  # (1 - b2) g^2
+        np.sqrt(self.v, out=denom)
+        denom /= math.sqrt(1 - b2**t)
+        denom += self.eps
+        np.multiply(self.m, self.lr / (1 - b1**t), out=work)
+        params -= np.divide(work, denom, out=work)
 
 
 class AdamW(Adam):
@@ -160,8 +199,8 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
-                 clipnorm=None):
-        super().__init__(lr, beta1, beta2, eps, weight_decay, clipnorm)
+                 clipnorm=None, l1=0.0):
+        super().__init__(lr, beta1, beta2, eps, weight_decay, clipnorm, l1)
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> float:
