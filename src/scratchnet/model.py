@@ -121,6 +121,7 @@ class Sequential:
             two classes) or "mse" (regression).
         label_smoothing: for softmax cross-entropy only.
         weight_decay: L2 penalty, added to the gradient as ``wd * theta`` (AdamW: decoupled).
+        l1: L1 penalty ``l1 * sum |theta|``, added to the gradient as ``l1 * sign(theta)``.
         clipnorm: clip the gradient to this global L2 norm before each step.
         optimizer_options: further optimizer hyper-parameters, e.g.
             ``{"momentum": 0.9, "nesterov": True}`` or ``{"beta2": 0.99}``.
@@ -130,13 +131,14 @@ class Sequential:
 
     def __init__(self, layers, *, optimizer="sgd", lr=0.01, reduction="mean",
                  dtype="float64", seed=None, loss="softmax_cross_entropy", label_smoothing=0.0,
-                 weight_decay=0.0, clipnorm=None, optimizer_options=None, scale=False):
+                 weight_decay=0.0, clipnorm=None, optimizer_options=None, scale=False, l1=0.0):
         self.layers = list(layers)
         for layer in self.layers:
             if not isinstance(layer, L.Layer):
                 raise TypeError(f"layers must be Layer instances, got {layer!r}")
         self.lr = check_positive("lr", lr)
-        options = dict(optimizer_options or {}, weight_decay=weight_decay, clipnorm=clipnorm)
+        check_positive("l1", l1, allow_zero=True)
+        options = dict(optimizer_options or {}, weight_decay=weight_decay, clipnorm=clipnorm, l1=l1)
         try:
             self.optimizer = optimizers.get(optimizer, lr=lr, **options)
         except TypeError as e:
@@ -473,7 +475,7 @@ class MLP(Sequential):
                  init="he", dtype="float64", seed=None, reduction="mean", *,
                  loss="softmax_cross_entropy", label_smoothing=0.0, weight_decay=0.0,
                  clipnorm=None, optimizer_options=None, dropout=0.0, batchnorm=False,
-                 scale=False):
+                 scale=False, l1=0.0):
         if isinstance(hidden, (int, np.integer)):
             hidden = (hidden,)
         elif isinstance(hidden, (list, tuple, range)):
@@ -499,7 +501,7 @@ class MLP(Sequential):
         super().__init__(layers, optimizer=optimizer, lr=lr, reduction=reduction,
                          dtype=dtype, seed=seed, loss=loss, label_smoothing=label_smoothing,
                          weight_decay=weight_decay, clipnorm=clipnorm,
-                         optimizer_options=optimizer_options, scale=scale)
+                         optimizer_options=optimizer_options, scale=scale, l1=l1)
 
     def _prepare(self, n_outputs):
         self.layers.append(L.Dense(n_outputs, init=self.init))
