@@ -4,16 +4,18 @@ __version__ = "0.1.0"
 from . import datasets
 from .callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
 from .datasets import Standardizer
+from .conv import Conv1d, Flatten, GlobalAvgPool1d, MaxPool1d
 from .io import load, save
 from .layers import GELU, BatchNorm1d, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from .model import MLP, Sequential
 from .optimizers import SGD, Adam, AdamW, CosineDecay, RMSprop, StepDecay
-from .train import TrainingDiverged
+from .train import RandomShift, TrainingDiverged
 
 __all__ = ["MLP", "Sequential", "Dense", "ReLU", "Softmax", "SoftmaxCrossEntropy", "SGD",
            "TrainingDiverged", "__version__",
            "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Dropout", "BatchNorm1d",
            "BinaryCrossEntropy", "MeanSquaredError", "Adam", "AdamW", "RMSprop",
            "StepDecay", "CosineDecay", "EarlyStopping", "ReduceLROnPlateau",
-           "LearningRateScheduler", "Standardizer", "datasets", "save", "load"]
+           "LearningRateScheduler", "Standardizer", "datasets", "save", "load",
+           "Conv1d", "MaxPool1d", "GlobalAvgPool1d", "Flatten", "RandomShift"]

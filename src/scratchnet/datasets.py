@@ -75,8 +75,82 @@ def iris():
     return data.data.astype(np.float64), data.target
 
 
+MNIST1D_TRAIN = 4000  # load("mnist1d"): the first 4,000 rows are the standard training split
+
+
+def mnist1d(seed=42, length=40, shift=48, noise=0.25, iid_noise=0.02, shear=0.75,
+            scale=0.4, n_samples=5000, shuffle_seq=False, cache=True):
+    """MNIST-1D (Greydanus & Kobak, "Scaling down deep learning"): 10 classes of
+    1-D digit templates, padded, scaled, translated, sheared and noised, then
+    resampled to ``length`` points and standardised. X (n_samples, length), y (n_samples,).
+
+    The first 80% of the rows (4,000 with the defaults, ``MNIST1D_TRAIN``) are the
+    paper's training split, the rest its test split. The defaults are the paper's
+    dataset; ``shift`` is the largest translation (in steps of the padded signal),
+    ``noise`` the scale of the correlated background noise, ``iid_noise`` that of the
+    white noise, ``shear``/``scale`` the random slope and amplitude ranges.
+
+    Generated offline by the ``mnist1d`` package (``make_dataset`` only: never its
+    download or pickle paths), which seeds NumPy's and ``random``'s global states:
+    both are restored afterwards. Cached as ``.npz`` in ``$XDG_CACHE_HOME/scratchnet/``
+    (default ``~/.cache/scratchnet/``), one file per set of generation arguments.
+    """
+    import hashlib
+    import json
+    import random
+
+    from .extras import need
+    from .io import atomic_write
+
+    gen = need("mnist1d.data", "mnist1d")
+    args = {"seed": seed, "final_seq_length": length, "max_translation": shift,
+            "corr_noise_scale": noise, "iid_noise_scale": iid_noise, "shear_scale": shear,
+            "scale_coeff": scale, "num_samples": n_samples, "shuffle_seq": shuffle_seq}
+    for name, value in args.items():
+        kind = bool if name == "shuffle_seq" else int if name in (
+            "seed", "final_seq_length", "max_translation", "num_samples") else float
+        ok = isinstance(value, (bool, np.bool_)) if kind is bool else (
+            not isinstance(value, bool) and isinstance(value, (int, np.integer) if kind is int
+                                                       else (int, float, np.integer, np.floating)))
+        if not ok or (kind is not bool and not (np.isfinite(value) and value >= 0)):
+            raise ValueError(f"mnist1d {name} must be a{' boolean' if kind is bool else ' number >= 0'}"
+                             f"{' (integer)' if kind is int else ''}, got {value!r}")
+        args[name] = kind(value)
+    if args["final_seq_length"] < 2 or args["num_samples"] < 10 or args["max_translation"] < 1:
+        raise ValueError(f"mnist1d needs length >= 2, n_samples >= 10 and shift >= 1, got "
+                         f"{length}, {n_samples}, {shift}")
+    import importlib.metadata
+
+    version = importlib.metadata.version("mnist1d")
+    key = hashlib.sha256(json.dumps([version, args], sort_keys=True).encode()).hexdigest()[:16]
+    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                          "scratchnet")
+    path = os.path.join(folder, f"mnist1d-{key}.npz")
+    if cache and os.path.isfile(path):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return data["X"], data["y"]
+        except (OSError, ValueError, KeyError, EOFError):
+            pass  # a damaged cache file: generate it again
+    spec = gen.get_dataset_args()
+    for name, value in args.items():
+        setattr(spec, name, value)
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        dataset = gen.make_dataset(spec)
+    finally:  # make_dataset seeds the global generators: give them back as they were
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+    X = np.concatenate([dataset["x"], dataset["x_test"]]).astype(np.float64)
+    y = np.concatenate([dataset["y"], dataset["y_test"]]).astype(np.int64)
+    if cache:
+        os.makedirs(folder, exist_ok=True)
+        atomic_write(path, lambda f: np.savez(f, X=X, y=y))
+    return X, y
+
+
 LOADERS = {"moons": moons, "circles": circles, "blobs": blobs, "spirals": spirals,
-           "digits": digits, "iris": iris}
+           "digits": digits, "iris": iris, "mnist1d": mnist1d}
 
 
 def load(name: str, **kwargs):

@@ -97,7 +97,8 @@ def save(model, path, *, training: dict | None = None, extra: dict | None = None
         "format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__,
         "class": type(model).__name__, "config": model.get_config(),
         "layers": [layer.config() for layer in model.layers],
-        "n_features": int(model.n_features_), "dtype": model.params.dtype.name,
+        "n_features": int(model.n_features_), "input_shape": list(model.input_shape_),
+        "dtype": model.params.dtype.name,
         "loss": model.loss.config(), "optimizer": model.optimizer.config(),
         "optimizer_state": sorted(opt_state), "buffers": buffers, "objects": objects,
         "rng_states": _rng_states(model), "history": _jsonable_history(model.history),
@@ -223,7 +224,7 @@ def _rebuild(header, data):
         raise ModelFileError(f"unknown model class {header['class']!r} in the file")
     model = cls.from_config(header["config"])
     model.layers = [L.from_config(cfg) for cfg in header["layers"]]
-    model.build(header["n_features"])
+    model.build(header.get("input_shape", header["n_features"]))  # (C, L) for conv layers
     params = data["params"]
     if params.shape != model.params.shape or params.dtype != model.params.dtype:
         raise ModelFileError(f"params of shape {params.shape} and dtype {params.dtype} do not "

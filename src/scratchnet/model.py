@@ -54,6 +54,35 @@ def check_finite_outputs(out: np.ndarray, X: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_samples(X, input_shape, dtype, name="X") -> np.ndarray:
+    """Validate inputs (N, F), (N, L) or (N, C, L) as ``check_X`` does (numeric, finite,
+    non-empty) and return them C-contiguous in ``dtype``, shaped (N, *input_shape);
+    (N, L) is read as one channel where input_shape is (1, L). input_shape None: any."""
+    flat = input_shape is not None and len(input_shape) == 1  # check_X: 2-D only
+    if not flat and not hasattr(X, "to_numpy") and _ndim(X) == 3:
+        X = np.asarray(X)
+        if 0 in X.shape:
+            raise ValueError(f"{name} is empty: shape {X.shape}")
+        X = check_X(X.reshape(len(X), -1), None, dtype, name).reshape(X.shape)
+    elif input_shape is None or flat:
+        return check_X(X, None if input_shape is None else input_shape[0], dtype, name)
+    else:
+        X = check_X(X, None, dtype, name)
+        if input_shape[0] == 1:
+            X = X[:, None, :]
+    if input_shape is not None and X.shape[1:] != tuple(input_shape):
+        raise ValueError(f"{name} has samples of shape {X.shape[1:]}, but the model was "
+                         f"trained with {tuple(input_shape)}")
+    return X
+
+
+def _ndim(X) -> int:
+    try:
+        return np.ndim(X)
+    except ValueError:  # ragged: check_X names it
+        return 2
+
+
 def regression_targets(y, dtype) -> np.ndarray:
     """Regression targets (N,) or (N, K) -> (N, K) finite numbers in ``dtype``;
     NaN or inf is refused here, before any training."""
@@ -196,12 +225,17 @@ class Sequential:
     def built(self) -> bool:
         return self.params is not None
 
-    def build(self, n_features: int) -> "Sequential":
-        """Allocate the flat parameters for ``n_features`` inputs and initialise them."""
-        shapes, n_in = [], n_features
+    def build(self, input_shape) -> "Sequential":
+        """Allocate the flat parameters for samples of ``input_shape`` (``(F,)`` or
+        an integer F, or ``(C, L)`` for convolutional layers) and initialise them."""
+        input_shape = L.as_shape(input_shape)
+        shapes, in_shape = [], input_shape
         for layer in self.layers:
-            shapes.append(layer.param_shapes(n_in))
-            n_in = layer.output_dim(n_in)
+            shapes.append(layer.param_shapes(in_shape))
+            in_shape = layer.output_shape(in_shape)
+        if len(in_shape) != 1:
+            raise ValueError(f"the last layer's outputs have shape {in_shape} per sample; a model "
+                             f"ends with flat outputs: add Flatten() or GlobalAvgPool1d() and Dense")
         sizes = [int(np.prod(s)) for layer_shapes in shapes for s in layer_shapes.values()]
         self.params = np.zeros(sum(sizes), dtype=self.dtype)
         self.grads = np.zeros_like(self.params)
@@ -216,12 +250,13 @@ class Sequential:
                 offset += size
             layer.bind(views, grad_views)
             layer.init_params(views, rng)
-        for layer in self.layers:  # nothing upstream of the first parametrised layer
-            if layer.param_shapes(n_features):
+        for layer, layer_shapes in zip(self.layers, shapes):  # nothing upstream of the
+            if layer_shapes:                                   # first parametrised layer
                 layer.needs_input_grad = False
                 break
-        self.n_features_ = n_features
-        self.n_outputs_ = n_in
+        self.input_shape_ = input_shape  # one sample: (F,) or (C, L)
+        self.n_features_ = int(np.prod(input_shape))
+        self.n_outputs_ = in_shape[0]
         return self
 
     # -- the network --------------------------------------------------------------
@@ -243,9 +278,10 @@ class Sequential:
     # -- training and inference -----------------------------------------------------
     def fit(self, X, y, epochs: int = 10, batch_size: int = 32, *, validation_data=None,
             validation_split: float = 0.0, early_stopping=None, callbacks=(),
-            progress: bool = False):
+            progress: bool = False, augment=None):
         """Train on X (N, F) and y: labels (N,) of any values for a classifier,
-        numbers (N,) or (N, K) for a regressor. Returns ``self``.
+        numbers (N,) or (N, K) for a regressor. Returns ``self``. Sequences for
+        convolutional layers: X (N, L) (one channel) or (N, C, L).
 
         validation_data: (X_val, y_val) scored after every epoch, or
         validation_split: the fraction of (X, y) held out for that, drawn at random.
@@ -253,8 +289,11 @@ class Sequential:
         validation loss stops improving and keep the best epoch's weights.
         callbacks: called as ``cb(model, epoch, logs)`` after each epoch (see
         ``scratchnet.callbacks``). Training continues from the current weights
-        when called again."""
+        when called again. augment: ``augment(xb, rng)`` returns a changed copy of
+        each training batch (e.g. ``RandomShift(3)``), drawn from the shuffle stream."""
         check_positive("epochs", epochs, int)
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be callable (xb, rng) -> xb, got {augment!r}")
         check_positive("batch_size", batch_size, int)
         fresh = None if self.built else len(self.layers)
         try:
@@ -273,7 +312,8 @@ class Sequential:
         try:
             run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
                        rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
-                       progress=progress, start_epoch=len(self.history.get("loss", [])))
+                       progress=progress, start_epoch=len(self.history.get("loss", [])),
+                       augment=augment)
         except TrainingDiverged as e:
             largest = float(np.abs(X).max())
             if largest > 1e3:  # the usual cause: raw features in the thousands or more
@@ -285,7 +325,7 @@ class Sequential:
     def _fit_inputs(self, X, y, batch_size, validation_data, validation_split, early_stopping):
         """Check fit's inputs, fit the label encoder and scaler, build the network.
         Returns (X, Y, y_idx, validation) ready for ``run_epochs``."""
-        X = check_X(X, self.n_features_ if self.built else None, self.dtype)
+        X = self._check_samples(X)
         Y, y_idx = self._targets(y, len(X), fitting=True)
         if validation_split and validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
@@ -295,10 +335,10 @@ class Sequential:
         train_rows, val_rows = self._split(len(X), validation_split) if validation_split else (
             slice(None), None)
         if self.scale and self.scaler is None:
-            self.scaler = Standardizer().fit(X[train_rows])
+            self.scaler = Standardizer().fit(X[train_rows].reshape(len(X[train_rows]), -1))
         if not self.built:
             self._prepare(Y.shape[-1])
-            self.build(X.shape[1])
+            self.build(X.shape[1:])
         self._check_outputs(Y.shape[-1])
         if y_idx is not None and Y.shape[-1] < self.n_outputs_:  # a last layer wider than the classes
             Y = one_hot(y_idx, self.n_outputs_, self.dtype)
@@ -309,7 +349,7 @@ class Sequential:
             X, Y, y_idx = X[train_rows], Y[train_rows], None if y_idx is None else y_idx[train_rows]
         elif validation_data is not None:
             X_val, y_val = validation_data
-            X_val = self._scaled(check_X(X_val, self.n_features_, self.dtype, name="X_val"))
+            X_val = self._scaled(self._check_samples(X_val, name="X_val"))
             validation = (X_val, *self._targets(y_val, len(X_val)))
         X = self._scaled(X)
         if batch_size > len(X):
@@ -369,7 +409,22 @@ class Sequential:
         return order[n_val:], order[:n_val]
 
     def _scaled(self, X):
-        return X if self.scaler is None else self.scaler.transform(X, self.dtype)
+        if self.scaler is None:
+            return X
+        # a (C, L) sample is scaled per channel and position, as C * L features
+        return self.scaler.transform(X.reshape(len(X), -1), self.dtype).reshape(X.shape)
+
+    def _check_samples(self, X, name="X"):
+        """X (N, F), or for convolutional layers (N, L) (one channel) or (N, C, L) ->
+        a C-contiguous (N, *input_shape_) array in the model's dtype; an unbuilt model
+        takes the sample shape from X and its first layers."""
+        if self.built:
+            return check_samples(X, self.input_shape_, self.dtype, name)
+        takes = next((layer.sample_ndim for layer in self.layers if layer.sample_ndim), 1)
+        if takes == 1:  # flat samples (F,)
+            return check_X(X, None, self.dtype, name)
+        X = check_samples(X, None, self.dtype, name)
+        return X[:, None, :] if X.ndim == 2 else X  # (N, L): a sequence of one channel
 
     def _prepare(self, n_outputs: int) -> None:
         """Hook for subclasses to finish their layers once the output width is known."""
@@ -381,7 +436,7 @@ class Sequential:
 
     def _inputs(self, X):
         self._check_fitted()
-        return self._scaled(check_X(X, self.n_features_, self.dtype))
+        return self._scaled(self._check_samples(X))
 
     def _outputs(self, X):
         """The network's outputs for inputs ready for it: refused, not warned about, when
@@ -445,11 +500,11 @@ class Sequential:
             return f"{type(self).__name__} (not built: call fit first)\n" + "\n".join(
                 f"  {layer!r}" for layer in self.layers)
         rows = [("layer", "output shape", "params")]
-        n_in = self.n_features_
+        in_shape = self.input_shape_
         for layer in self.layers:
-            count = sum(int(np.prod(s)) for s in layer.param_shapes(n_in).values())
-            n_in = layer.output_dim(n_in)
-            rows.append((repr(layer), f"(None, {n_in})", f"{count:,}"))
+            count = sum(int(np.prod(s)) for s in layer.param_shapes(in_shape).values())
+            in_shape = layer.output_shape(in_shape)
+            rows.append((repr(layer), str((None, *in_shape)), f"{count:,}"))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
         rule = "-" * len(lines[0])

@@ -11,7 +11,7 @@ class TrainingDiverged(ValueError):
 
 
 def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
-               callbacks=(), progress=False, start_epoch=0):
+               callbacks=(), progress=False, start_epoch=0, augment=None):
     """Train ``model`` in place for ``epochs`` epochs of minibatch steps.
 
     X: (N, F) in the model's dtype, Y: (N, C) targets as the loss takes them
@@ -20,7 +20,8 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     ``model._loss_and_accuracy`` takes, or None. Each callback is called as
     ``cb(model, epoch, logs)`` after every epoch and may return True to stop;
     callbacks with ``on_train_begin(model)``/``on_train_end(model)`` methods get those
-    calls before the first and after the last epoch.
+    calls before the first and after the last epoch. ``augment(xb, rng)``, when
+    given, returns a changed copy of each gathered batch xb (e.g. ``RandomShift``).
     Returns ``model.history``.
     """
     history = model.history
@@ -31,7 +32,7 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
             snapshot = _snapshot(model)  # the last finite state, restored on divergence
-            train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng)
+            train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng, augment)
             if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
                 _restore(model, snapshot)
                 raise TrainingDiverged(
@@ -95,7 +96,7 @@ def train_step(model, xb, yb):
     return logits
 
 
-def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
+def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None) -> tuple[float, float]:
     """One pass of minibatch steps. Returns the mean training loss and accuracy
     over the epoch's batches (as the weights were when each batch was seen).
 
@@ -121,6 +122,8 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
             # the bounds-check buffering: a permutation is in range
             xb = X.take(idx, axis=0, out=x_buf, mode="clip")
             yb = Y.take(idx, axis=0, out=y_buf, mode="clip")
+            if augment is not None:
+                xb = augment(xb, rng)
             logits = forward(xb, train=True)
             if seen is None:
                 seen = np.empty((n,) + logits.shape[1:], logits.dtype)
@@ -140,6 +143,32 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng) -> tuple[float, float]:
         mean_loss = loss_sum / n
     correct = 0 if y_idx is None else np.count_nonzero(predicted_index(seen) == y_idx[order])
     return float(mean_loss), correct / n
+
+
+class RandomShift:
+    """Augmentation for sequences: each row moved by a random whole number of steps
+    in [-max_shift, max_shift], circularly (what leaves one end comes back at the
+    other, as MNIST-1D's own translation does). xb (B, L) or (B, C, L) -> a new array."""
+
+    def __init__(self, max_shift: int):
+        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+            raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}")
+        self.max_shift = int(max_shift)
+
+    def __call__(self, xb, rng):
+        L = xb.shape[-1]
+        shift = rng.integers(-self.max_shift, self.max_shift + 1, size=len(xb))
+        # out[b, ..., t] = xb[b, ..., (t - shift[b]) mod L]
+        source = (np.arange(L) - shift[:, None]) % L  # (B, L)
+        if xb.ndim == 3:
+            source = source[:, None, :]
+        return np.take_along_axis(xb, np.broadcast_to(source, xb.shape), axis=-1)
+
+    def config(self):
+        return {"type": "RandomShift", "max_shift": self.max_shift}
+
+    def __repr__(self):
+        return f"RandomShift({self.max_shift})"
 
 
 def predicted_index(logits):
