@@ -53,6 +53,12 @@ class Layer:
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def infer(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
+        """The same as ``forward(x, train=False)``, but keeping nothing for a backward
+        pass (inference holds no activations). With ``inplace`` the layer may write
+        its output into ``x``. Layers override it; this fallback caches like forward."""
+        return self.forward(x, train=False)
+
     def config(self) -> dict:
         """JSON-able description, enough to rebuild the layer (see ``from_config``)."""
         return {"type": type(self).__name__}
@@ -125,6 +131,11 @@ class Dense(Layer):
         out = np.empty((len(x), self.units), x.dtype)
         return _keep(self._scratch, x.shape, (x1, x1.T, x1[:, :-1], out, np.empty_like(x)))
 
+    def infer(self, x, inplace=False):
+        out = np.matmul(x, self.params["W"])  # the same as forward: x @ W + b
+        out += self.params["b"][..., None, :]
+        return out
+
     def backward(self, grad_out):
         # grad_W = x^T g and grad_b = sum_rows g  (eq. 15-16, per model)
         if self.x1 is None:
@@ -162,6 +173,9 @@ class ReLU(Layer):
         self.out, zeros, self.grad_in = bufs
         return np.maximum(x, zeros, out=self.out)
 
+    def infer(self, x, inplace=False):
+        return np.maximum(x, 0, out=x if inplace else None)
+
     def backward(self, grad_out):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
         # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
@@ -184,6 +198,9 @@ class Softmax(Layer):
     def forward(self, x, train=False):
         self.out = softmax(x)
         return self.out
+
+    def infer(self, x, inplace=False):
+        return softmax(x)
 
     def backward(self, grad_out):
         # Jacobian-vector product of eq. 11-12: s * (g - <g, s>)
@@ -250,6 +267,10 @@ class LeakyReLU(Layer):
         self.slope = np.where(x > 0, one, slope)
         return x * self.slope
 
+    def infer(self, x, inplace=False):
+        slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
+        return np.multiply(x, slope, out=slope)
+
     def backward(self, grad_out):
         return grad_out * self.slope
 
@@ -264,6 +285,9 @@ class Sigmoid(Layer):
         self.out = sigmoid(x)
         return self.out
 
+    def infer(self, x, inplace=False):
+        return sigmoid(x)
+
     def backward(self, grad_out):
         grad = grad_out * self.out
         grad *= 1 - self.out
@@ -276,6 +300,9 @@ class Tanh(Layer):
     def forward(self, x, train=False):
         self.out = np.tanh(x)
         return self.out
+
+    def infer(self, x, inplace=False):
+        return np.tanh(x, out=x if inplace else None)
 
     def backward(self, grad_out):
         grad = self.out * self.out
@@ -297,17 +324,29 @@ class GELU(Layer):
 
     def forward(self, x, train=False):
         self.x = x
-        # in place on one temporary; x*x*x, not x**3 (a pow per element: 300x slower)
+        self.t = self._tanh_u(x)
+        return self._output(x, self.t.copy())
+
+    def infer(self, x, inplace=False):
+        return self._output(x, self._tanh_u(x))
+
+    def _tanh_u(self, x):
+        """t = tanh(u), u = C (x + 0.044715 x^3): in place on one temporary;
+        x*x*x, not x**3 (a pow per element: 300x slower)."""
         u = x * x
         u *= x
         u *= 0.044715
         u += x
         u *= self.C
-        self.t = t = np.tanh(u, out=u)
-        out = t + 1
-        out *= x
-        out *= 0.5
-        return out
+        return np.tanh(u, out=u)
+
+    @staticmethod
+    def _output(x, t):
+        """0.5 x (1 + t), written into t."""
+        t += 1
+        t *= x
+        t *= 0.5
+        return t
 
     def backward(self, grad_out):
         # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,
@@ -372,6 +411,9 @@ class Dropout(Layer):
         keep = self.rng.random(x.shape, dtype=draw_dtype) >= self.rate
         self.mask = np.multiply(keep, 1 / (1 - self.rate), dtype=x.dtype)
         return x * self.mask
+
+    def infer(self, x, inplace=False):
+        return x  # the identity at inference
 
     def backward(self, grad_out):
         return grad_out if self.mask is None else grad_out * self.mask
@@ -440,6 +482,15 @@ class BatchNorm1d(Layer):
         self.x_hat = centered
         out = self.x_hat * gamma
         out += beta
+        return out
+
+    def infer(self, x, inplace=False):
+        # the same as forward(x, train=False): (x - running_mean) / sqrt(running_var + eps)
+        # * gamma + beta, as one scale and one shift
+        scale = self.params["gamma"] / np.sqrt(self.buffers["running_var"] + self.eps)
+        out = np.subtract(x, self.buffers["running_mean"][..., None, :], out=x if inplace else None)
+        out *= scale[..., None, :]
+        out += self.params["beta"][..., None, :]
         return out
 
     def backward(self, grad_out):

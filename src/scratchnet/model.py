@@ -46,6 +46,9 @@ def check_seed(seed) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed)
 
 
+CHUNK_ROWS = 65_536  # rows per forward pass at inference: ~64 MiB of float32 activations at width 256
+
+
 def check_finite_outputs(out: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Refuse to return NaN or inf: the inputs drove the network out of floating-point range."""
     if not np.isfinite(out).all():
@@ -438,49 +441,80 @@ class Sequential:
         self._check_fitted()
         return self._scaled(self._check_samples(X))
 
-    def _outputs(self, X):
-        """The network's outputs for inputs ready for it: refused, not warned about, when
-        the inputs overflow it."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            return check_finite_outputs(self.forward(X), X)
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """The same as ``forward(x)`` (train=False), but no layer keeps an activation
+        for a backward pass, and each layer after the first that made a fresh array
+        works in place on it. x: (..., B, F) -> logits (..., B, C)."""
+        owned = False  # may a layer overwrite x? never the caller's array
+        for layer in self.layers:
+            out = layer.infer(x, inplace=owned)
+            owned = owned or out is not x
+            x = out
+        return x
 
-    def predict_proba(self, X) -> np.ndarray:
-        """X: (N, F) -> class probabilities (N, C), columns in ``classes_`` order."""
+    def _outputs(self, X, chunk_rows=None):
+        """The network's outputs (N, C) for inputs ready for it, ``chunk_rows`` rows at a
+        time (memory bounded by one chunk's activations, whatever N): refused, not
+        warned about, when the inputs overflow it. The chunking changes no number:
+        each row's outputs depend on that row alone."""
+        chunk = CHUNK_ROWS if chunk_rows is None else check_positive("chunk_rows", chunk_rows, int)
+        out = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, len(X), chunk):
+                logits = self.infer(X[start:start + chunk])
+                if out is None:
+                    out = np.empty((len(X),) + logits.shape[1:], logits.dtype)
+                out[start:start + len(logits)] = logits
+        return check_finite_outputs(out, X)
+
+    def _class_logits(self, X, chunk_rows):
+        """Logits (N, C) of the real classes only: spare outputs are never a class."""
+        logits = self._outputs(self._inputs(X), chunk_rows)
+        return logits if logits.shape[-1] == 1 else logits[..., :len(self.encoder.classes_)]
+
+    def predict_proba(self, X, *, chunk_rows=None) -> np.ndarray:
+        """X: (N, F) -> class probabilities (N, C), columns in ``classes_`` order,
+        computed ``chunk_rows`` rows at a time (default 65,536)."""
         if self.task == "regression":
             raise AttributeError("predict_proba is for classifiers; this model is a regressor")
-        logits = self._outputs(self._inputs(X))
+        logits = self._class_logits(X, chunk_rows)
         if logits.shape[-1] == 1:  # one sigmoid logit: P(class 1)
             p = L.sigmoid(logits)
             return np.concatenate([1 - p, p], axis=-1)
-        return L.softmax(logits[..., :len(self.encoder.classes_)])  # spare outputs: never a class
+        return L.softmax(logits)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, chunk_rows=None) -> np.ndarray:
         """X: (N, F) -> predicted labels (N,) in the original label values, or for a
-        regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets)."""
+        regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets).
+        ``chunk_rows``: rows per forward pass (default 65,536)."""
         if self.task == "regression":
-            out = self._outputs(self._inputs(X))
+            out = self._outputs(self._inputs(X), chunk_rows)
             return out[:, 0] if self._y_1d else out
-        probs = self.predict_proba(X)
-        return self.encoder.inverse_transform(probs.argmax(axis=-1))
+        # the largest logit is the most probable class: no softmax needed
+        labels = predicted_index(self._class_logits(X, chunk_rows))
+        return self.encoder.inverse_transform(labels)
 
-    def evaluate(self, X, y) -> dict:
+    def evaluate(self, X, y, *, chunk_rows=None) -> dict:
         """The mean loss and, for a classifier, the accuracy on (X, y):
-        {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}."""
+        {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}.
+        ``chunk_rows``: rows per forward pass (default 65,536)."""
         X = self._inputs(X)
         Y, y_idx = self._targets(y, len(X))
-        loss, acc = self._loss_and_accuracy(X, Y, y_idx)
+        outputs = self._outputs(X, chunk_rows)
+        loss, acc = self._loss_and_accuracy(X, Y, y_idx, outputs)
         if self.task == "regression":
-            pred = self._outputs(X)
             ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2)
             with np.errstate(over="ignore"):  # huge errors: r2 = -inf, as it should
-                ss_res = np.sum((Y - pred) ** 2)  # constant y: 1 or 0, scikit-learn's force_finite
+                ss_res = np.sum((Y - outputs) ** 2)  # constant y: 1 or 0, scikit-learn's force_finite
             r2 = 1 - ss_res / ss_tot if ss_tot > 0 else float(ss_res == 0)
             return {"loss": loss, "r2": float(r2)}
         return {"loss": loss, "accuracy": acc}
 
-    def _loss_and_accuracy(self, X, Y, y_idx):
-        """Mean loss and accuracy (None for regression) of inputs ready for the network."""
-        logits = self._outputs(X)
+    def _loss_and_accuracy(self, X, Y, y_idx, logits=None):
+        """Mean loss and accuracy (None for regression) of inputs ready for the network
+        (or of their ``logits``, when already computed)."""
+        if logits is None:
+            logits = self._outputs(X)
         mean_loss = losses.from_config({**self.loss.config(), "reduction": "mean"})
         with np.errstate(over="ignore"):  # finite but huge errors: loss = inf, as it should
             loss = float(mean_loss.forward(logits, Y))
@@ -492,6 +526,13 @@ class Sequential:
     def classes_(self) -> np.ndarray:
         self._check_fitted()
         return self.encoder.classes_
+
+    def to_torch(self):
+        """This network as a ``torch.nn.Sequential`` returning the logits (see
+        ``scratchnet.export.to_torch``)."""
+        from .export import to_torch
+
+        return to_torch(self)
 
     # -- description ----------------------------------------------------------------
     def summary(self) -> str:
