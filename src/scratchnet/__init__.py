@@ -5,6 +5,7 @@ from . import datasets
 from .callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
 from .datasets import Standardizer
 from .conv import Conv1d, Flatten, GlobalAvgPool1d, MaxPool1d
+from .export import from_sklearn, from_torch
 from .io import load, save
 from .layers import GELU, BatchNorm1d, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
@@ -18,4 +19,5 @@ __all__ = ["MLP", "Sequential", "Dense", "ReLU", "Softmax", "SoftmaxCrossEntropy
            "BinaryCrossEntropy", "MeanSquaredError", "Adam", "AdamW", "RMSprop",
            "StepDecay", "CosineDecay", "EarlyStopping", "ReduceLROnPlateau",
            "LearningRateScheduler", "Standardizer", "datasets", "save", "load",
+           "from_torch", "from_sklearn",
            "Conv1d", "MaxPool1d", "GlobalAvgPool1d", "Flatten", "RandomShift"]

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import __version__, datasets, io, layers, losses, optimizers, presets, runs
 from .data import tutorial_moons
+from .extras import MissingExtra
 from .sweep import fresh_seed, trials
 
 EXAMPLES = """examples:
@@ -25,6 +26,7 @@ EXAMPLES = """examples:
   scratchnet evaluate --model runs/mine/model.npz --data test.csv
   scratchnet predict --model runs/mine/model.npz --data new.csv --proba --output preds.csv
   scratchnet summary --model runs/mine/model.npz
+  scratchnet export --model runs/mine/model.npz --onnx model.onnx   # or --safetensors m.safetensors
   scratchnet plot runs/mine
   scratchnet reproduce                      # the tutorial's experiments -> report.md
 """
@@ -97,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = _command(sub, "evaluate", "accuracy, loss and confusion matrix of a saved model",
                         cmd_evaluate)
-    evaluate.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    evaluate.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
     evaluate.add_argument("--data", metavar="NAME|PATH.csv",
                           help="a built-in dataset (its test split) or a CSV with the target column "
                                "(default: the model's own test split)")
@@ -105,15 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_flags(evaluate)
 
     predict = _command(sub, "predict", "predict the rows of a CSV file with a saved model", cmd_predict)
-    predict.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    predict.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
     predict.add_argument("--data", metavar="PATH.csv", help="rows to predict (the feature columns by name)")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
     predict.add_argument("--output", metavar="PATH.csv", help="write here instead of stdout")
     _add_output_flags(predict)
 
     summary = _command(sub, "summary", "architecture, parameter counts and training config", cmd_summary)
-    summary.add_argument("--model", metavar="PATH", help="a model file (model.npz)")
+    summary.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
     _add_output_flags(summary)
+
+    export = _command(sub, "export", "write a saved model as ONNX or safetensors", cmd_export,
+                      epilog=EXPORT_EXAMPLES)
+    export.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
+    export.add_argument("--onnx", metavar="OUT.onnx", help="the inference graph, for onnxruntime")
+    export.add_argument("--safetensors", metavar="OUT.safetensors", help="the weights, for PyTorch")
+    _add_output_flags(export)
 
     reproduce = _command(sub, "reproduce", "the tutorial's experiments on moons, into report.md",
                          cmd_reproduce)
@@ -217,6 +226,10 @@ def cmd_train(args) -> dict:
         raise ValueError(f"--validation-split must be a fraction in (0, 1), got {args.validation_split}")
     progress, plots = show_progress(args), not args.no_plots
     if args.resume:
+        if Path(args.resume).suffix == ".safetensors":
+            raise ValueError(f"--resume cannot continue from {args.resume}: a .safetensors file holds "
+                             f"the weights only (no optimizer state, random streams or checkpoint); "
+                             f"resume a run folder (its checkpoint.npz or model.npz)")
         fixed = [f"--{k.replace('_', '-')}" for k in RESUME_FIXED if getattr(args, k) is not None]
         fixed += ["--trials"] * (args.trials != 1) + ["--checkpoint-every"] * bool(args.checkpoint_every)
         if fixed:
@@ -390,6 +403,47 @@ def cmd_summary(args) -> dict:
     return out
 
 
+EXPORT_EXAMPLES = """formats:
+  .npz          scratchnet's own model file, what train and save write: the weights, optimizer
+                state, random streams and history. The one train --resume continues from.
+  .safetensors  the weights alone, in Hugging Face's safe format, named as the keys of
+                scratchnet.export.to_torch(model).state_dict(), with the config as metadata.
+                evaluate, predict and summary read it; PyTorch loads it with load_state_dict.
+  .onnx         the inference graph for onnxruntime or any ONNX runtime (opset 20): input X
+                float32 [N, F]; outputs probabilities and label, or predictions. Write-only.
+
+examples:
+  scratchnet export --model runs/mine/model.npz --onnx model.onnx
+  scratchnet export --model runs/mine/model.npz --safetensors model.safetensors
+  scratchnet predict --model model.safetensors --data new.csv
+"""
+
+
+def cmd_export(args) -> dict:
+    from . import export
+
+    _require(args, "model")
+    if args.onnx is None and args.safetensors is None:
+        raise ValueError("give --onnx OUT.onnx and/or --safetensors OUT.safetensors")
+    if args.safetensors is not None and not io.is_safetensors(args.safetensors):
+        raise ValueError(f"--safetensors needs a path ending in .safetensors, got {args.safetensors}")
+    model = io.load(args.model)
+    out = {"model": str(args.model)}
+    if args.onnx is not None:
+        export.to_onnx(model, args.onnx)
+        out["onnx"] = str(args.onnx)
+    if args.safetensors is not None:
+        io.save(model, args.safetensors, training=model.training_config)
+        out["safetensors"] = str(args.safetensors)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for kind in ("onnx", "safetensors"):
+            if kind in out:
+                print(f"wrote {out[kind]} ({kind})")
+    return out
+
+
 def cmd_reproduce(args) -> dict:
     from . import reproduce
 
@@ -547,7 +601,7 @@ def main(argv=None) -> int:
                               "epochs": e.total, "run_dir": str(e.run_dir)}))
         print(f"{command}: stopped on {e}", file=sys.stderr)
         return 128 + e.signum
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, MissingExtra) as e:
         message = " ".join(str(e).split())  # one line, whatever the exception held
         print(f"{command}: error: {message}", file=sys.stderr)
         return 2
