@@ -401,3 +401,17 @@ def test_cli_export_refuses_unexportable_layer_in_one_line(rng, tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and "Square" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_deploy_example_serves_what_scratchnet_predicts(tmp_path, capsys):
+    require("onnxruntime")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "deploy_onnx.py"
+    spec = importlib.util.spec_from_file_location("deploy_onnx", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    reply, same = example.main(["--check", "--onnx", str(tmp_path / "m.onnx")])
+    assert same and len(reply["label"]) == 20 and len(reply["probabilities"][0]) == 2
+    assert "equal to scratchnet's predict: True" in capsys.readouterr().out
