@@ -161,8 +161,10 @@ def test_layer_without_export_form_is_named_and_nothing_is_written(rng, tmp_path
     with pytest.raises(ValueError, match=r"layer 1 \(Square\) has no onnx form"):
         export.to_onnx(model, target)
     assert target.read_bytes() == b"previous"
-    with pytest.raises(ValueError, match=r"layer 1 \(Square\) has no torch form"):
+    with pytest.raises(ValueError, match=r"layer 1 \(Square\) has no export form"):
         export.state_dict(model)
+    with pytest.raises(ValueError, match=r"layer 1 \(Square\) has no torch form"):
+        export.to_torch(model)
 
 
 def test_onnx_refuses_old_opsets_and_unfitted_models():
@@ -246,8 +248,8 @@ def test_from_torch_regressor_and_float32():
 def test_from_torch_refuses_what_it_cannot_convert():
     torch = require("torch")
     nn = torch.nn
-    with pytest.raises(ValueError, match=r"module 1 \(Conv1d\) has no scratchnet layer"):
-        sn.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Conv1d(1, 1, 1)))
+    with pytest.raises(ValueError, match=r"module 1 \(Conv2d\) has no scratchnet layer"):
+        sn.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Conv2d(1, 1, 1)))
     with pytest.raises(ValueError, match="tanh approximation"):
         sn.from_torch(nn.Sequential(nn.Linear(3, 4), nn.GELU(), nn.Linear(4, 2)))
     with pytest.raises(TypeError, match="torch.nn.Sequential"):
@@ -415,3 +417,71 @@ def test_deploy_example_serves_what_scratchnet_predicts(tmp_path, capsys):
     reply, same = example.main(["--check", "--onnx", str(tmp_path / "m.onnx")])
     assert same and len(reply["label"]) == 20 and len(reply["probabilities"][0]) == 2
     assert "equal to scratchnet's predict: True" in capsys.readouterr().out
+
+
+# -- the layers added since: convolution, Identity, FeatureMap -----------------------------
+def build_conv(scale, seed=0):
+    """A 1-D convolution classifier on samples (2, 12)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 2, 12)) * [[1.0], [3.0]] + [[0.0], [1.0]]
+    y = (X[:, 0, :6].sum(axis=1) > 0).astype(int) + (X[:, 1].mean(axis=1) > 1)
+    if scale:  # a standardiser on (C, L) samples, flattened at the end
+        layers = [sn.Conv1d(3, 3, padding=1), sn.ReLU(), sn.MaxPool1d(2), sn.Conv1d(4, 3, stride=2),
+                  L.Identity(), sn.Flatten(), sn.Dense(3)]
+    else:
+        layers = [sn.Conv1d(4, 5, padding=2), sn.GELU(), sn.Conv1d(3, 3), sn.Tanh(),
+                  sn.GlobalAvgPool1d(), sn.Dense(5), sn.ReLU(), sn.Dense(3)]
+    model = sn.Sequential(layers, optimizer="adam", lr=0.01, scale=scale, seed=seed)
+    return model.fit(X, y, epochs=2, batch_size=8), X
+
+
+@pytest.mark.parametrize("scale", [False, True])
+def test_convolution_models_export(scale, tmp_path):
+    torch = require("torch")
+    require("onnx")
+    model, X = build_conv(scale)
+    proto = export.to_onnx(model)
+    assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim][1:] == [2, 12]
+    _check_onnx(model, X, proto)
+    module = model.to_torch()
+    with torch.no_grad():
+        logits = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(logits, model.forward(model._scaled(X)), rtol=1e-10, atol=1e-12)
+    assert list(module.state_dict()) == list(export.state_dict(model))
+    back = sn.from_torch(module, classes=model.classes_, input_shape=(2, 12))
+    assert [type(layer) for layer in back.layers] == [type(layer) for layer in model.layers
+                                                      if not isinstance(layer, L.Identity)]
+    assert (back.scaler is None) == (model.scaler is None)
+    np.testing.assert_allclose(back.predict_proba(X), model.predict_proba(X), rtol=1e-10, atol=1e-12)
+    path = io.save(model, tmp_path / "conv.safetensors")
+    np.testing.assert_array_equal(io.load(path).predict_proba(X), model.predict_proba(X))
+
+
+def test_from_torch_convolution_needs_input_shape():
+    torch = require("torch")
+    nn = torch.nn
+    module = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8, 2)).double()
+    with pytest.raises(ValueError, match="pass input_shape"):
+        sn.from_torch(module)
+    model = sn.from_torch(module, input_shape=(1, 10))
+    X = np.random.default_rng(0).standard_normal((5, 1, 10))
+    with torch.no_grad():
+        np.testing.assert_allclose(model.forward(X), module(torch.from_numpy(X)).numpy(), rtol=1e-10)
+    with pytest.raises(ValueError, match="dilation"):
+        sn.from_torch(nn.Sequential(nn.Conv1d(1, 2, 3, dilation=2)), input_shape=(1, 10))
+
+
+def test_feature_map_models_go_to_onnx_and_safetensors(tmp_path):
+    require("onnx")
+    from scratchnet.layers import FeatureMap
+
+    X = np.random.default_rng(0).uniform(-2, 2, (50, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    features = ["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin x1", "sin x2"]
+    model = sn.Sequential([FeatureMap(features), sn.Dense(4), L.Identity(), sn.Tanh(), sn.Dense(2)],
+                          lr=0.1, seed=0).fit(X, y, epochs=3, batch_size=10)
+    _check_onnx(model, X, export.to_onnx(model))
+    path = io.save(model, tmp_path / "fm.safetensors")
+    np.testing.assert_array_equal(io.load(path).predict_proba(X), model.predict_proba(X))
+    with pytest.raises(ValueError, match=r"layer 0 \(FeatureMap\) has no torch form"):
+        export.to_torch(model)

@@ -25,9 +25,10 @@ from typing import Callable
 import numpy as np
 
 from . import __version__
+from . import conv, losses
 from . import layers as L
-from . import losses
 from .data import LabelEncoder
+from .datasets import Standardizer
 from .extras import need
 from .io import atomic_write
 from .model import Sequential
@@ -96,6 +97,40 @@ def _batchnorm_onnx(g, layer, x):
     return g.op("BatchNormalization", inputs, epsilon=layer.eps)
 
 
+def _conv_torch(nn, layer):
+    channels, c_in, k = layer.params["W"].shape
+    return nn.Conv1d(c_in, channels, k, stride=layer.stride, padding=layer.padding)
+
+
+def _conv_tensors(layer):
+    return {"weight": layer.params["W"], "bias": layer.params["b"]}  # (C_out, C_in, K) as torch's
+
+
+def _conv_assign(layer, t):
+    layer.params["W"][...] = t["weight"]
+    layer.params["b"][...] = t["bias"] if "bias" in t else 0
+
+
+def _conv_onnx(g, layer, x):
+    W, b = g.const("W", layer.params["W"]), g.const("b", layer.params["b"])
+    return g.op("Conv", [x, W, b], kernel_shape=[layer.kernel_size], strides=[layer.stride],
+                pads=[layer.padding, layer.padding])
+
+
+def _feature_map_onnx(g, layer, x):
+    # the columns x1, x2 as (N, 1) each, then one column per feature, side by side
+    cols = {name: g.op("Slice", [x, g.const(f"{name}.start", np.array([i], np.int64)),
+                                 g.const(f"{name}.end", np.array([i + 1], np.int64)),
+                                 g.const(f"{name}.axes", np.array([1], np.int64))])
+            for i, name in enumerate(("x1", "x2"))}
+    make = {"x1": lambda: cols["x1"], "x2": lambda: cols["x2"],
+            "x1^2": lambda: g.op("Mul", [cols["x1"], cols["x1"]]),
+            "x2^2": lambda: g.op("Mul", [cols["x2"], cols["x2"]]),
+            "x1*x2": lambda: g.op("Mul", [cols["x1"], cols["x2"]]),
+            "sin x1": lambda: g.op("Sin", [cols["x1"]]), "sin x2": lambda: g.op("Sin", [cols["x2"]])}
+    return g.op("Concat", [make[name]() for name in layer.features], axis=1)
+
+
 def _unary(op, **attrs):
     """An ONNX form that is one operator with fixed attributes."""
     return lambda g, layer, x: g.op(op, [x], **attrs)
@@ -117,6 +152,21 @@ EXPORTS: dict[str, LayerExport] = {
     "Dropout": LayerExport(torch=lambda nn, layer: nn.Dropout(layer.rate), onnx=_unary("Identity")),
     "BatchNorm1d": LayerExport(torch=_batchnorm_torch, onnx=_batchnorm_onnx,
                                tensors=_batchnorm_tensors, assign=_batchnorm_assign),
+    "Identity": LayerExport(torch=lambda nn, layer: nn.Identity(), onnx=_unary("Identity")),
+    # fixed features of (x1, x2): torch has no such module
+    "FeatureMap": LayerExport(torch=None, onnx=_feature_map_onnx),
+    "Conv1d": LayerExport(torch=_conv_torch, onnx=_conv_onnx, tensors=_conv_tensors,
+                          assign=_conv_assign),
+    "MaxPool1d": LayerExport(
+        torch=lambda nn, layer: nn.MaxPool1d(layer.kernel_size, layer.stride),
+        onnx=lambda g, layer, x: g.op("MaxPool", [x], kernel_shape=[layer.kernel_size],
+                                      strides=[layer.stride])),
+    # (N, C, L) -> (N, C): the mean over the length axis
+    "GlobalAvgPool1d": LayerExport(
+        torch=lambda nn, layer: nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten()),
+        onnx=lambda g, layer, x: g.op("ReduceMean", [x, g.const("axes", np.array([-1], np.int64))],
+                                      keepdims=0)),
+    "Flatten": LayerExport(torch=lambda nn, layer: nn.Flatten(), onnx=_unary("Flatten", axis=1)),
 }
 
 
@@ -126,7 +176,8 @@ def _entry(layer, i: int, form: str) -> LayerExport:
     entry = EXPORTS.get(kind)
     if entry is None or getattr(entry, form) is None:
         able = sorted(k for k, e in EXPORTS.items() if getattr(e, form) is not None)
-        raise ValueError(f"layer {i} ({kind}) has no {form} form; layers that have one: {', '.join(able)}")
+        what = "export form" if form == "tensors" else f"{form} form"
+        raise ValueError(f"layer {i} ({kind}) has no {what}; layers that have one: {', '.join(able)}")
     return entry
 
 
@@ -137,6 +188,12 @@ def _check_built(model):
 
 
 # -- the tensors, under torch's names (no torch needed) ------------------------------------
+def _scaler_prefix(model) -> str:
+    """Where the standardiser's Linear sits: module 0, or for samples (C, L) module 0.1,
+    between a Flatten and an Unflatten."""
+    return "0." if len(model.input_shape_) == 1 else "0.1."
+
+
 def _scaler_tensors(model) -> dict[str, np.ndarray]:
     """The standardiser as a diagonal Linear: weight diag(1 / scale), bias -mean / scale."""
     inv_scale = 1 / model.scaler.scale_
@@ -149,9 +206,10 @@ def state_dict(model) -> dict[str, np.ndarray]:
     ``{"0.weight": (out, in) array, "0.bias": (out,), ...}``, contiguous copies."""
     offset = model.scaler is not None
     parts = [_scaler_tensors(model)] if offset else []
-    parts += [_entry(layer, i, "torch").tensors(layer) for i, layer in enumerate(model.layers)]
-    return {f"{position}.{name}": np.ascontiguousarray(value)
-            for position, tensors in enumerate(parts) for name, value in tensors.items()}
+    parts += [_entry(layer, i, "tensors").tensors(layer) for i, layer in enumerate(model.layers)]
+    prefixes = [_scaler_prefix(model)] * offset + [f"{i}." for i in range(offset, len(parts))]
+    return {f"{prefix}{name}": np.ascontiguousarray(value)
+            for prefix, tensors in zip(prefixes, parts) for name, value in tensors.items()}
 
 
 def load_state_dict(model, tensors: dict) -> None:
@@ -175,9 +233,10 @@ def load_state_dict(model, tensors: dict) -> None:
         if got.dtype.kind == "f" and not np.isfinite(got).all():
             raise ValueError(f"tensor {name!r} contains NaN or inf: it would only predict garbage")
     offset = model.scaler is not None
-    if offset and not all(np.array_equal(tensors[f"0.{n}"], expected[f"0.{n}"]) for n in ("weight", "bias")):
-        raise ValueError("the standardiser's tensors 0.weight, 0.bias do not match the scaler "
-                         "kept with the model")
+    prefix = _scaler_prefix(model)
+    if offset and not all(np.array_equal(tensors[prefix + n], expected[prefix + n]) for n in ("weight", "bias")):
+        raise ValueError(f"the standardiser's tensors {prefix}weight, {prefix}bias do not match "
+                         f"the scaler kept with the model")
     for i, layer in enumerate(model.layers):
         prefix = f"{i + offset}."
         own = {k[len(prefix):]: np.asarray(v) for k, v in tensors.items() if k.startswith(prefix)}
@@ -192,7 +251,12 @@ def to_torch(model):
     torch = need("torch", "torch")
     _check_built(model)
     nn = torch.nn
-    modules = [nn.Linear(model.n_features_, model.n_features_)] if model.scaler is not None else []
+    modules = []
+    if model.scaler is not None:
+        F, shape = model.n_features_, model.input_shape_
+        scaler = nn.Linear(F, F)
+        modules.append(scaler if len(shape) == 1 else
+                       nn.Sequential(nn.Flatten(), scaler, nn.Unflatten(1, shape)))
     modules += [_entry(layer, i, "torch").torch(nn, layer) for i, layer in enumerate(model.layers)]
     module = nn.Sequential(*modules).to(getattr(torch, model.dtype.name))
     module.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state_dict(model).items()})
@@ -225,6 +289,25 @@ def _from_softmax(m):
     return L.Softmax()
 
 
+def _from_conv(m):
+    if m.groups != 1 or m.dilation != (1,) or m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise ValueError(f"{m} has no scratchnet form: Conv1d with groups=1, dilation=1 and "
+                         f"integer zero padding only")
+    return conv.Conv1d(m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+
+
+def _from_maxpool(m):
+    if m.padding != 0 or m.dilation != 1 or m.ceil_mode or m.return_indices:
+        raise ValueError(f"{m} has no scratchnet form: MaxPool1d without padding, dilation or ceil_mode only")
+    return conv.MaxPool1d(m.kernel_size, m.stride)
+
+
+def _from_flatten(m):
+    if (m.start_dim, m.end_dim) != (1, -1):
+        raise ValueError(f"{m} has no scratchnet form: Flatten(start_dim=1, end_dim=-1) only")
+    return conv.Flatten()
+
+
 # torch module class name -> scratchnet layer (None: nothing to add, e.g. Identity)
 FROM_TORCH: dict[str, Callable] = {
     "Linear": _from_linear,
@@ -237,45 +320,90 @@ FROM_TORCH: dict[str, Callable] = {
     "Dropout": lambda m: L.Dropout(m.p),
     "BatchNorm1d": _from_batchnorm,
     "Identity": lambda m: None,
+    "Conv1d": _from_conv,
+    "MaxPool1d": _from_maxpool,
+    "Flatten": _from_flatten,
 }
 
 
-def from_torch(module, *, loss: str = "softmax_cross_entropy", classes=None) -> Sequential:
+def from_torch(module, *, loss: str = "softmax_cross_entropy", classes=None,
+               input_shape=None) -> Sequential:
     """A fitted scratchnet ``Sequential`` with the weights of ``module``, a
     ``torch.nn.Sequential`` of the layers scratchnet has (Linear, ReLU, LeakyReLU,
-    Sigmoid, Tanh, GELU(approximate="tanh"), Softmax, Dropout, BatchNorm1d, Identity),
-    whose outputs are the logits for ``loss``.
+    Sigmoid, Tanh, GELU(approximate="tanh"), Softmax, Dropout, BatchNorm1d, Identity,
+    Conv1d, MaxPool1d, Flatten, AdaptiveAvgPool1d(1) + Flatten), whose outputs are the
+    logits for ``loss``. What ``to_torch`` gives comes back with the same predictions
+    (a standardiser on flat inputs as a first Dense layer).
 
     classes: the labels of the outputs, output j is ``classes[j]`` (sorted, as
     scratchnet keeps them); default 0..C-1 (0, 1 for "binary_cross_entropy").
-    The model's dtype is the module's (float32 or float64)."""
+    input_shape: one sample's shape, (F,) or (C, L); needed where the module starts
+    with a Conv1d (its length is not in the module). The model's dtype is the module's
+    (float32 or float64)."""
     torch = need("torch", "torch")
     if not isinstance(module, torch.nn.Sequential):
         raise TypeError(f"from_torch takes a torch.nn.Sequential, got {type(module).__name__}")
+    children = _leaves(module)
+    scaler = None
+    if [type(m).__name__ for _, m in children[:3]] == ["Flatten", "Linear", "Unflatten"]:
+        # to_torch's standardiser for samples (C, L): back to a Standardizer
+        scaler, input_shape = _standardiser(children[1][1]), tuple(children[2][1].unflattened_size)
+        children = children[3:]
     layers, sources = [], []
-    for name, child in module.named_children():
+    while children:
+        (name, child), *children = children
         kind = type(child).__name__
+        if kind == "AdaptiveAvgPool1d" and child.output_size in (1, (1,)) and children \
+                and type(children[0][1]).__name__ == "Flatten":  # to_torch's GlobalAvgPool1d
+            children = children[1:]
+            layers.append(conv.GlobalAvgPool1d())
+            sources.append({})
+            continue
         if kind not in FROM_TORCH:
             raise ValueError(f"module {name} ({kind}) has no scratchnet layer; supported: "
-                             f"{', '.join(sorted(FROM_TORCH))}")
+                             f"{', '.join(sorted(FROM_TORCH))}, AdaptiveAvgPool1d(1) + Flatten")
         layer = FROM_TORCH[kind](child)
         if layer is not None:
             layers.append(layer)
             sources.append({k: v.detach().cpu().numpy() for k, v in child.state_dict().items()})
-    sized = [m for m in module.children() if hasattr(m, "in_features") or hasattr(m, "num_features")]
-    if not sized:
-        raise ValueError("the module has no Linear or BatchNorm1d: the number of input features is unknown")
-    first = sized[0]
-    n_features = getattr(first, "in_features", None) or first.num_features
+    if input_shape is None:
+        sized = [m for m in module.children() if type(m).__name__ in ("Linear", "BatchNorm1d", "Conv1d")]
+        if not sized or type(sized[0]).__name__ == "Conv1d":
+            raise ValueError("the module does not say its input's shape: pass input_shape=(F,) "
+                             "or (channels, length)")
+        input_shape = (getattr(sized[0], "in_features", None) or sized[0].num_features,)
     dtypes = {str(p.dtype).removeprefix("torch.") for p in module.parameters()}
     if len(dtypes) != 1 or not dtypes <= {"float32", "float64"}:
         raise ValueError(f"the module's parameters must all be float32 or all float64, got {sorted(dtypes)}")
     dtype = dtypes.pop()
-    model = Sequential(layers, loss=loss, dtype=dtype).build(n_features)
+    model = Sequential(layers, loss=loss, dtype=dtype).build(input_shape)
     for layer, tensors in zip(model.layers, sources):
         EXPORTS[type(layer).__name__].assign(layer, tensors)
+    model.scaler = scaler
     _set_targets(model, classes)
     return model
+
+
+def _leaves(module, prefix=""):
+    """[(dotted name, module)] of a Sequential, nested Sequentials opened."""
+    out = []
+    for name, child in module.named_children():
+        if type(child).__name__ == "Sequential":
+            out += _leaves(child, f"{prefix}{name}.")
+        else:
+            out.append((f"{prefix}{name}", child))
+    return out
+
+
+def _standardiser(linear) -> Standardizer:
+    """x @ diag(1 / scale) - mean / scale as the Standardizer (mean, scale) it is."""
+    W = linear.weight.detach().cpu().numpy().astype(np.float64)
+    b = linear.bias.detach().cpu().numpy().astype(np.float64)
+    w = np.diag(W)
+    if not np.array_equal(W, np.diag(w)) or np.any(w <= 0):
+        raise ValueError("a leading Flatten, Linear, Unflatten is read as a standardiser, but "
+                         "its Linear is not diagonal with positive weights")
+    return Standardizer.from_state({"mean_": -b / w, "scale_": 1 / w})
 
 
 def _set_targets(model, classes) -> None:
@@ -357,7 +485,7 @@ def to_sklearn(model):
     from . import sklearn as ours
 
     _check_built(model)
-    names = {None: "identity", L.Sigmoid: "logistic", L.Tanh: "tanh", L.ReLU: "relu"}
+    names = {L.Identity: "identity", L.Sigmoid: "logistic", L.Tanh: "tanh", L.ReLU: "relu"}
     weights, activations = [], []  # (W, b) per Dense; the activation after each hidden one
     for i, layer in enumerate(model.layers):
         kind = type(layer)
@@ -455,7 +583,7 @@ def to_onnx(model, path=None, *, opset: int = ONNX_OPSET):
     """The model's inference graph as an ONNX ``ModelProto``, written to ``path``
     (atomically) when given.
 
-    Input ``X``: float32 [N, F], N dynamic. A classifier outputs ``probabilities``
+    Input ``X``: float32 [N, F] (or [N, C, L] for convolution models), N dynamic. A classifier outputs ``probabilities``
     float32 [N, C] (columns in ``classes_`` order) and ``label`` [N] (the class
     values: int64, double, bool or string); the classes are in the metadata as JSON
     (``metadata_props["classes"]``). A regressor outputs ``predictions`` float32,
@@ -469,15 +597,16 @@ def to_onnx(model, path=None, *, opset: int = ONNX_OPSET):
     g = _OnnxGraph(onnx)
     x = "X"
     if model.scaler is not None:
-        x = g.op("Sub", [x, g.const("scaler.mean", model.scaler.mean_)])
-        x = g.op("Div", [x, g.const("scaler.scale", model.scaler.scale_)])
+        shape = model.input_shape_  # the scaler's (F,) statistics, one per input value
+        x = g.op("Sub", [x, g.const("scaler.mean", model.scaler.mean_.reshape(shape))])
+        x = g.op("Div", [x, g.const("scaler.scale", model.scaler.scale_.reshape(shape))])
     for i, layer in enumerate(model.layers):
         g.prefix = f"layer{i}."
         x = EXPORTS[type(layer).__name__].onnx(g, layer, x)
     g.prefix = ""
     T, make = onnx.TensorProto, onnx.helper.make_tensor_value_info
     metadata = {"producer": f"scratchnet {__version__}", "task": model.task,
-                "n_features": str(model.n_features_)}
+                "input_shape": json.dumps(list(model.input_shape_))}
     if model.task == "regression":
         if model._y_1d:
             x = g.op("Squeeze", [x, g.const("axis1", np.array([1], np.int64))])
@@ -501,7 +630,7 @@ def to_onnx(model, path=None, *, opset: int = ONNX_OPSET):
             onnx.helper.np_dtype_to_tensor_dtype(classes.dtype)
         outputs = [make("probabilities", T.FLOAT, ["N", len(classes)]), make("label", label_type, ["N"])]
         metadata["classes"] = json.dumps(classes.tolist())
-    graph = onnx.helper.make_graph(g.nodes, "scratchnet", [make("X", T.FLOAT, ["N", model.n_features_])],
+    graph = onnx.helper.make_graph(g.nodes, "scratchnet", [make("X", T.FLOAT, ["N", *model.input_shape_])],
                                    outputs, g.initializers)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    ir_version=ONNX_IR_VERSION, producer_name="scratchnet",
