@@ -407,6 +407,8 @@ def cmd_summary(args) -> dict:
         print(f"classes: {out['classes']}" if out["classes"] is not None else "a regressor")
         print(f"epochs trained: {out['epochs_trained']}; saved by scratchnet "
               f"{out['library_version']} (format {out['format_version']})")
+        if header.get("weights_only"):
+            print("weights only (safetensors): predicts, but train --resume cannot continue it")
         if header["training"]:
             print("training config:", json.dumps(header["training"]))
     return out

@@ -9,9 +9,10 @@ an error that names it.
 
 The torch module of a model is ``nn.Sequential([standardiser,] *layers)``: a stored
 ``Standardizer`` becomes a first, diagonal ``Linear``,
-``x_hat = x @ diag(1 / scale) - mean / scale``, so the tensor names are
-``"{position}.{name}"`` (``"0.weight"``, ``"1.running_mean"``, ...), exactly the keys of
-``to_torch(model).state_dict()``. ``state_dict(model)`` computes them without torch.
+``x_hat = x @ diag(1 / scale) - mean / scale`` (for samples (C, L), between a Flatten
+and an Unflatten), so the tensor names are ``"{position}.{name}"`` (``"0.weight"``,
+``"1.running_mean"``, ...), exactly the keys of ``to_torch(model).state_dict()``.
+``state_dict(model)`` computes them without torch.
 
 torch, onnx and onnxruntime are optional extras (``scratchnet[torch]``,
 ``scratchnet[onnx]``); nothing here imports them until asked to.
@@ -45,11 +46,11 @@ class LayerExport:
     tensors(layer) -> {name: array}: its state under torch's ``state_dict`` names.
     assign(layer, tensors): the way back (``tensors`` as ``tensors`` gives them).
     torch(nn, layer) -> module: the ``torch.nn`` module, weights filled in later.
-    onnx(graph, layer, x) -> y: adds the layer's ONNX nodes on input name ``x``;
-        None where ONNX has no form for it.
+    onnx(graph, layer, x) -> y: adds the layer's ONNX nodes on input name ``x``.
+    ``torch`` or ``onnx`` is None where that format has no form for the layer.
     """
 
-    torch: Callable
+    torch: Callable | None
     onnx: Callable | None
     tensors: Callable = lambda layer: {}
     assign: Callable = lambda layer, tensors: None
