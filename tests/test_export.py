@@ -349,6 +349,13 @@ def test_to_sklearn_multiclass_with_scaler_and_dropout(iris):
     assert est.out_activation_ == "softmax" and est.hidden_layer_sizes == (8, 6)
     np.testing.assert_allclose(est.predict_proba(X), model.predict_proba(X), rtol=1e-10, atol=1e-12)
     assert est.score(X, y) == model.evaluate(X, y)["accuracy"]
+    # a fitted estimator like any other: it pickles, and trains on from these weights
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict_proba(X), est.predict_proba(X))
+    _sk_fit(est.set_params(warm_start=True, max_iter=3, learning_rate_init=1e-3), X, y)
+    est.partial_fit(X, y)
+    assert est.score(X, y) > 0.8
 
 
 def test_to_sklearn_refuses_layers_it_has_no_counterpart_for():

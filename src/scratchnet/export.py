@@ -527,18 +527,18 @@ def to_sklearn(model):
         est.classes_, est._multilabel = classes, False
     units = [weights[0][0].shape[0]] + [W.shape[1] for W, _ in weights]
     est.set_params(hidden_layer_sizes=tuple(units[1:-1]), activation=activation)
-    # scikit-learn's fitted attributes; the estimator builds its network from coefs_ and
-    # intercepts_ when first used, as it does when a user assigns them
-    est.coefs_ = [W.copy() for W, _ in weights]
-    est.intercepts_ = [b.copy() for _, b in weights]
-    est.n_features_in_, est.n_outputs_, est.n_layers_ = units[0], units[-1], len(units)
-    est.out_activation_ = out
     losses_seen = [float(v) for v in model.history.get("loss", [])]
-    est.n_iter_, est.t_, est.loss_curve_ = len(losses_seen), 0, losses_seen
-    est.loss_ = losses_seen[-1] if losses_seen else None
-    est.best_loss_ = min(losses_seen) if losses_seen else np.inf
-    est.validation_scores_ = est.best_validation_score_ = None
-    est._no_improvement_count = 0
+    fitted = {"n_features_in_": units[0], "n_outputs_": units[-1], "n_layers_": len(units),
+              "out_activation_": out, "n_iter_": len(losses_seen), "t_": 0,
+              "loss_curve_": losses_seen, "loss_": losses_seen[-1] if losses_seen else None,
+              "best_loss_": min(losses_seen) if losses_seen else np.inf,
+              "validation_scores_": None, "best_validation_score_": None,
+              "_no_improvement_count": 0}
+    # what unpickling an estimator does: its network rebuilt from the flat parameters,
+    # [W_1, b_1, W_2, b_2, ...] in layer order, as Sequential.build lays them out
+    flat = np.concatenate([a.ravel() for W, b in weights for a in (W, b)])
+    est.__setstate__({**vars(est), **fitted, "_net": flat, "_units": units,
+                      "_hidden_activation": activation})
     return est
 
 
