@@ -85,11 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--trials", type=int, default=1,
                        help="independently seeded runs (default 1); with N > 1 only statistics "
                             "are reported (and written to --out/metrics.json if given)")
-    train.add_argument("--data", metavar="NAME|PATH.csv",
-                       help=f"{'|'.join(runs.BUILTIN)} or a CSV file (default: moons)")
-    train.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    train.add_argument("--data", metavar="NAME|PATH",
+                       help=f"{'|'.join(runs.BUILTIN)} or a .csv or .parquet file (default: moons)")
+    train.add_argument("--target", metavar="COLUMN", help="the CSV or Parquet column to predict")
     train.add_argument("--test-size", type=float, dest="test_size",
-                       help="fraction held out for testing (default 0.25; moons: the tutorial's split)")
+                       help="fraction held out for testing (default 0.25; moons: the tutorial's split; "
+                            "with --stream: rows held out by a hash of their index)")
+    train.add_argument("--test-data", metavar="PATH", dest="test_data",
+                       help="a .csv or .parquet file of test rows, instead of holding out --test-size")
+    train.add_argument("--stream", action="store_true", default=None,
+                       help="read --data in chunks every epoch (memory stays bounded whatever its size)")
+    train.add_argument("--chunk-rows", type=int, dest="chunk_rows", metavar="N",
+                       help="with --stream: rows read at a time (default 65536)")
+    train.add_argument("--shuffle-buffer", type=int, dest="shuffle_buffer", metavar="N",
+                       help="with --stream: rows shuffled together (default 65536; not a full shuffle)")
+    train.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler (tcp://HOST:8786): streamed training, each chunk trained "
+                            "by the worker that reads it (implies --stream; --data readable by every worker)")
     train.add_argument("--out", metavar="DIR", help="run folder (default: a fresh runs/<timestamp>)")
     train.add_argument("--checkpoint-every", type=int, default=0, dest="checkpoint_every",
                        metavar="N", help="save DIR/checkpoint.npz every N epochs")
@@ -101,17 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = _command(sub, "evaluate", "accuracy, loss and confusion matrix of a saved model",
                         cmd_evaluate)
     evaluate.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
-    evaluate.add_argument("--data", metavar="NAME|PATH.csv",
-                          help="a built-in dataset (its test split) or a CSV with the target column "
-                               "(default: the model's own test split)")
+    evaluate.add_argument("--data", metavar="NAME|PATH",
+                          help="a built-in dataset (its test split) or a .csv or .parquet file with the "
+                               "target column, read in chunks (default: the model's own test split)")
     evaluate.add_argument("--target", metavar="COLUMN", help="CSV target column (default: the training one)")
+    evaluate.add_argument("--chunk-rows", type=int, dest="chunk_rows", metavar="N",
+                          help="rows read at a time (default 65536)")
     _add_output_flags(evaluate)
 
     predict = _command(sub, "predict", "predict the rows of a CSV file with a saved model", cmd_predict)
     predict.add_argument("--model", metavar="PATH", help="a model file (.npz or .safetensors)")
-    predict.add_argument("--data", metavar="PATH.csv", help="rows to predict (the feature columns by name)")
+    predict.add_argument("--data", metavar="PATH", help="a .csv or .parquet file of rows to predict "
+                         "(the feature columns by name), read in chunks")
     predict.add_argument("--proba", action="store_true", help="add one probability column per class")
-    predict.add_argument("--output", metavar="PATH.csv", help="write here instead of stdout")
+    predict.add_argument("--output", metavar="PATH", help="write here (CSV, or Parquet by its suffix) "
+                         "instead of stdout; replaced only when every row is predicted")
+    predict.add_argument("--chunk-rows", type=int, dest="chunk_rows", metavar="N",
+                         help="rows read at a time (default 65536)")
     _add_output_flags(predict)
 
     summary = _command(sub, "summary", "architecture, parameter counts and training config", cmd_summary)
@@ -243,7 +261,9 @@ def cmd_train(args) -> dict:
         fixed += ["--trials"] * (args.trials != 1) + ["--checkpoint-every"] * bool(args.checkpoint_every)
         if fixed:
             raise ValueError(f"--resume continues the run with its own settings; drop {', '.join(fixed)}")
-        run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress, plots=plots)
+        with _dask_client(args.scheduler) as client:
+            run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress,
+                                               plots=plots, client=client, log=_note)
         return _report_run(args, run_dir, metrics)
     data = args.data or "moons"
     settings = settings_from_args(args)
@@ -253,7 +273,13 @@ def cmd_train(args) -> dict:
         # the test split only reports: choosing the epoch on it would bias the score
         raise ValueError("--early-stopping needs --validation-split FRACTION "
                          "(rows held out of the training split to watch)")
-    spec = runs.data_spec(data, args.target, 0.25 if args.test_size is None else args.test_size)
+    spec = runs.data_spec(data, args.target, 0.25 if args.test_size is None else args.test_size,
+                          test_data=args.test_data)
+    if args.stream or args.scheduler:
+        return _train_stream(args, settings, spec, progress, plots)
+    given = [f for f, v in (("--chunk-rows", args.chunk_rows), ("--shuffle-buffer", args.shuffle_buffer)) if v]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to streamed training: add --stream")
     if args.trials > 1:
         ignored = [flag for flag, value in (("--checkpoint-every", args.checkpoint_every),
                                             ("--validation-split", args.validation_split),
@@ -266,10 +292,50 @@ def cmd_train(args) -> dict:
     return _report_run(args, run_dir, metrics)
 
 
-RESUME_FIXED = ("data", "test_size", "hidden", "activation", "optimizer", "optimizer_option", "lr",
+RESUME_FIXED = ("data", "test_size", "test_data", "stream", "chunk_rows", "shuffle_buffer", "hidden", "activation", "optimizer", "optimizer_option", "lr",
                 "init", "batch_size", "dtype", "seed", "target", "out", "loss", "reduction", "label_smoothing",
                 "weight_decay", "clipnorm", "dropout", "batchnorm", "scale", "validation_split",
                 "early_stopping")
+
+
+def _train_stream(args, settings, spec, progress, plots) -> dict:
+    from . import stream
+
+    ignored = [flag for flag, value in (("--trials", args.trials != 1),
+                                        ("--validation-split", args.validation_split),
+                                        ("--early-stopping", args.early_stopping)) if value]
+    if ignored:
+        raise ValueError(f"{', '.join(ignored)} do not apply to streamed training (--stream)")
+    for flag, value in (("--chunk-rows", args.chunk_rows), ("--shuffle-buffer", args.shuffle_buffer)):
+        if value is not None:
+            _count(flag, value, 1)
+    config = runs.train_config(settings, spec, args.seed, args.preset, args.checkpoint_every)
+    config["stream"] = {"chunk_rows": args.chunk_rows or stream.CHUNK_ROWS,
+                        "shuffle_buffer": args.shuffle_buffer or stream.SHUFFLE_ROWS}
+    with _dask_client(args.scheduler) as client:
+        run_dir, metrics = runs.train_stream_run(config, args.out, progress=progress, plots=plots,
+                                                 client=client, log=_note)
+    return _report_run(args, run_dir, metrics)
+
+
+@contextlib.contextmanager
+def _dask_client(address):
+    """A Dask client for ``address``, or None without one."""
+    if not address:
+        yield None
+        return
+    from .extras import need
+
+    client = need("distributed", "dask").Client(address, timeout="20s")
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _note(line: str) -> None:
+    """Something the user should know that is not the result (stderr)."""
+    print(f"scratchnet: {line}", file=sys.stderr, flush=True)
 
 
 def _report_run(args, run_dir, metrics) -> dict:
@@ -331,23 +397,31 @@ def _model_features(model) -> list[str]:
 
 
 def cmd_evaluate(args) -> dict:
+    from . import stream
+
     _require(args, "model")
     model = io.load(args.model)
-    trained_on = (model.training_config or {}).get("data")
+    config = model.training_config or {}
+    trained_on = config.get("data")
     source = args.data or (trained_on or {}).get("source")
     if source is None:
         raise ValueError("--data is required: the model file does not say what it was trained on")
-    if source in runs.BUILTIN or args.data is None:
+    if args.data is None and config.get("stream"):  # a streamed run's own test rows, streamed again
+        _, rows = stream.split_sources(model, source, trained_on["target"], features=trained_on["features"],
+                                       chunk_rows=_chunk_rows(args), fraction=trained_on["test_size"],
+                                       seed=trained_on["split_seed"], test_data=trained_on.get("test_data"))
+        scores, what = stream.evaluate(model, rows), f"the test rows of {Path(source).name}"
+    elif source in runs.BUILTIN or args.data is None:
         spec = trained_on if args.data is None else runs.data_spec(source)
         data = runs.load_data(spec)
-        X, y, what = data.X_test, data.y_test, f"the test split of {Path(source).name}"
+        scores = runs.evaluate(model, data.X_test, data.y_test)
+        what = f"the test split of {Path(source).name}"
     else:
         target = args.target or (trained_on or {}).get("target")
         if target is None:
             raise ValueError("--target COLUMN is required: the model was not trained on a CSV")
-        X, y, _ = datasets.read_csv(source, target, _model_features(model))
-        what = source
-    scores = runs.evaluate(model, X, y)
+        chunks = datasets.read_table(source, target, _model_features(model), chunk_rows=_chunk_rows(args))
+        scores, what = stream.evaluate(model, chunks), source
     out = {"model": str(args.model), "data": what, **scores}
     if args.json:
         print(json.dumps(out))
@@ -363,31 +437,38 @@ def cmd_evaluate(args) -> dict:
 
 
 def cmd_predict(args) -> dict:
+    from . import stream
+
     _require(args, "model", "data")
     model = io.load(args.model)
     if args.proba and model.task == "regression":
         raise ValueError("--proba is for classifiers; this model is a regressor")
-    X, _, _ = datasets.read_csv(args.data, None, _model_features(model))
-    pred = model.predict(X)
-    if pred.ndim > 1:
+    if model.task == "regression" and not model._y_1d:
         raise ValueError("predict writes one value per row; this regressor has several targets")
-    probs = model.predict_proba(X) if args.proba else None
+    chunks = datasets.read_table(args.data, None, _model_features(model), chunk_rows=_chunk_rows(args))
     classes = model.classes_ if model.task != "regression" else np.array([])
-    text = runs.predictions_csv(pred, probs, classes)
-    if args.output:
-        io.atomic_write(Path(args.output), lambda f: f.write(text), "w")
-    out = {"n": int(len(pred)), "predictions": pred.tolist(), "classes": classes.tolist()}
-    if probs is not None:
-        out["probabilities"] = probs.tolist()
+    kept = [] if args.json else None  # --json prints every prediction: kept in memory
+    to = None if args.output or args.json else sys.stdout  # CSV rows stream to stdout
+    n = stream.write_predictions(model, chunks, args.output, proba=args.proba, out=to, keep=kept)
+    out = {"n": n, "classes": classes.tolist()}
     if args.output:
         out["output"] = str(args.output)
     if args.json:
+        out["predictions"] = [p for pred, _ in kept for p in pred.tolist()]
+        if args.proba:
+            out["probabilities"] = [row for _, probs in kept for row in probs.tolist()]
         print(json.dumps(out))
     elif args.output:
-        print(f"{len(pred)} predictions written to {args.output}")
-    else:
-        sys.stdout.write(text)
+        print(f"{n} predictions written to {args.output}")
     return out
+
+
+def _chunk_rows(args) -> int:
+    from .datasets import CHUNK_ROWS
+
+    if args.chunk_rows is not None:
+        _count("--chunk-rows", args.chunk_rows, 1)
+    return args.chunk_rows or CHUNK_ROWS
 
 
 def cmd_summary(args) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -198,9 +199,29 @@ class Standardizer:
         return scaler
 
 
-def read_csv(path, target: str | None = None, features=None, regression: bool = False,
-             delimiter: str = ","):
-    """Read a CSV file with a header row: numeric feature columns and a named target.
+# -- data files: CSV and Parquet ------------------------------------------------------
+CHUNK_ROWS = 65_536  # rows per chunk when reading a file in pieces
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class Chunk(NamedTuple):
+    """Rows ``start .. start + len(X) - 1`` of a data file (counted from 0, the
+    first data row): X (n, F) float64 and y (n,), or None without a target."""
+    X: np.ndarray
+    y: np.ndarray | None
+    start: int
+
+
+def is_parquet(path) -> bool:
+    return os.fspath(path).lower().endswith(PARQUET_SUFFIXES)
+
+
+def read_table(path, target: str | None = None, features=None, regression: bool = False,
+               delimiter: str = ",", *, chunk_rows: int | None = None, start_row: int = 0,
+               labels=None):
+    """Read a CSV file with a header row, or a Parquet file (by its suffix, .parquet
+    or .pq): numeric feature columns and a named target. pyarrow's C readers do the
+    parsing.
 
     Args:
         path: file path.
@@ -208,77 +229,493 @@ def read_csv(path, target: str | None = None, features=None, regression: bool = 
         features: names of the feature columns, in that order; default all but the target.
         regression: parse the target as numbers and refuse missing values (NaN);
             otherwise targets are class labels that keep their values: ints, else
-            floats, else strings.
+            floats, else strings (decided over the whole file, or per chunk).
+        delimiter: the CSV field separator.
+        chunk_rows: None to read the whole file; N to read it in chunks of N rows.
+        start_row: with ``chunk_rows``, the first data row to read (counted from 0).
+        labels: ``str`` keeps class labels as the text in the file (stripped);
+            ``int`` or ``float`` converts them; None decides as said above.
 
-    Returns X (N, F) float64, y (N,) (None without a target), and the feature names.
-    Errors name the file, the line and the column at fault.
+    Returns X (N, F) float64, y (N,) (None without a target) and the feature names;
+    with ``chunk_rows``, a ``Chunks`` iterable of ``Chunk(X, y, start)`` instead, whose
+    ``features`` are the names (the header is checked at once, the rows as they come).
+
+    Errors (ValueError) name the file, the row and the column at fault: CSV lines
+    are counted from 1 with the header as line 1; Parquet rows from 1, the first data row.
     """
     path = os.fspath(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f, delimiter=delimiter))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such file: {path}") from None
-    except (UnicodeDecodeError, csv.Error) as e:
-        raise ValueError(f"{path} is not a readable CSV file: {e}") from None
-    if not rows or not any(cell.strip() for cell in rows[0]):
-        raise ValueError(f"{path} is empty: expected a header row and data rows")
-    header = [name.strip() for name in rows[0]]
-    body = [(i + 2, row) for i, row in enumerate(rows[1:]) if any(cell.strip() for cell in row)]
-    if not body:
-        raise ValueError(f"{path} has a header but no data rows")
-    if target is not None and target not in header:
-        raise ValueError(f"{path} has no column {target!r}; its columns are: {', '.join(header)}")
-    features = [name for name in header if name != target] if features is None else list(features)
-    missing = [name for name in features if name not in header]
+    source = _ParquetSource(path) if is_parquet(path) else _CsvSource(path, delimiter)
+    names = source.columns
+    if target is not None and target not in names:
+        raise ValueError(f"{path} has no column {target!r}; its columns are: {', '.join(names)}")
+    features = [name for name in names if name != target] if features is None else list(features)
+    missing = [name for name in features if name not in names]
     if missing:
         raise ValueError(f"{path} lacks the feature column(s) {', '.join(missing)}; "
-                         f"its columns are: {', '.join(header)}")
+                         f"its columns are: {', '.join(names)}")
     if not features:
         raise ValueError(f"{path} has no feature columns besides the target {target!r}")
-    columns = [header.index(name) for name in features]
-    X = np.empty((len(body), len(columns)))
-    for r, (line, row) in enumerate(body):
-        if len(row) != len(header):
-            raise ValueError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}")
-        for c, col in enumerate(columns):
-            if not row[col].strip():
-                raise ValueError(f"{path} line {line}: column {header[col]!r} is empty (a missing "
-                                 f"value); fill or drop such rows first")
-            try:
-                X[r, c] = float(row[col])
-            except ValueError:
-                raise ValueError(f"{path} line {line}: column {header[col]!r} has the non-numeric "
-                                 f"value {row[col]!r}") from None
+    if labels not in (None, str, int, float):
+        raise ValueError(f"labels must be None, str, int or float, got {labels!r}")
+    spec = _Spec(path, features, target, regression, labels)
+    if chunk_rows is None:
+        X, y = source.read_all(spec)
+        return X, y, features
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
+    if isinstance(start_row, bool) or not isinstance(start_row, (int, np.integer)) or start_row < 0:
+        raise ValueError(f"start_row must be an integer >= 0, got {start_row!r}")
+    return Chunks(features, lambda: source.chunks(spec, int(chunk_rows), int(start_row)))
+
+
+def read_csv(path, target: str | None = None, features=None, regression: bool = False,
+             delimiter: str = ",", **kwargs):
+    """``read_table`` under the name it had before it read Parquet too."""
+    return read_table(path, target, features, regression, delimiter, **kwargs)
+
+
+class Chunks:
+    """The chunks of a data file: iterable (again and again: each pass reads the file
+    anew), with the feature names as ``features``."""
+
+    def __init__(self, features, make):
+        self.features, self._make = features, make
+
+    def __iter__(self):
+        return self._make()
+
+
+class _Spec(NamedTuple):
+    path: str
+    features: list
+    target: str | None
+    regression: bool
+    labels: object
+
+
+class _Anomaly(Exception):
+    """What the fast path will not decide: a missing, non-finite or unparsable value
+    at (row within the batch, column name)."""
+
+    def __init__(self, row, column, kind, value=None):
+        super().__init__(kind)
+        self.row, self.column, self.kind, self.value = row, column, kind, value
+
+
+def _rebatch(batches, chunk_rows, start_row):
+    """(X, y) pieces of any sizes -> Chunks of exactly ``chunk_rows`` rows (the last may
+    be smaller), the first ``start_row`` rows dropped."""
+    pending, n_pending, row = [], 0, 0
+    for X, y in batches:
+        if row + len(X) <= start_row:
+            row += len(X)
+            continue
+        if row < start_row:
+            X, y = X[start_row - row:], None if y is None else y[start_row - row:]
+            row = start_row
+        pending.append((X, y))
+        n_pending += len(X)
+        while n_pending >= chunk_rows:
+            X_all, y_all = _joined(pending)
+            yield Chunk(X_all[:chunk_rows], None if y_all is None else y_all[:chunk_rows], row)
+            row += chunk_rows
+            pending = [(X_all[chunk_rows:], None if y_all is None else y_all[chunk_rows:])]
+            n_pending -= chunk_rows
+    if n_pending:
+        X_all, y_all = _joined(pending)
+        yield Chunk(X_all, y_all, row)
+
+
+def _joined(pieces):
+    if len(pieces) == 1:
+        return pieces[0]
+    X = np.concatenate([X for X, _ in pieces])
+    ys = [y for _, y in pieces]
+    return X, None if ys[0] is None else np.concatenate(ys)
+
+
+def _matrix(columns, names, n) -> np.ndarray:
+    """pyarrow float64 columns -> X (n, F) float64, C order, filled one block of rows at
+    a time (cache-friendly) and each block's arrays released once copied (``columns``
+    is emptied), so the peak is about the table or X, not both. Raises _Anomaly at the
+    first missing or non-finite value."""
+    import pyarrow.compute as pc
+
+    for column, name in zip(columns, names):
+        if column.null_count:
+            raise _Anomaly(pc.index(column.is_null(), True).as_py(), name, "missing")
+    pieces = [list(getattr(column, "chunks", [column])) for column in columns]
+    columns.clear()
+    sizes = [len(piece) for piece in pieces[0]]
+    if any([len(piece) for piece in column] != sizes for column in pieces):  # unaligned: one block
+        pieces = [[_concat(column)] for column in pieces]
+        sizes = [n]
+    X = np.empty((n, len(names)))
+    offset = 0
+    for b, size in enumerate(sizes):
+        block = X[offset:offset + size]
+        for j, column in enumerate(pieces):
+            block[:, j] = column[b].to_numpy(zero_copy_only=False)
+            column[b] = None
+        offset += size
     if not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{path} line {body[r][0]}: column {features[c]!r} is not finite")
-    if target is None:
-        return X, None, features
-    values = [row[header.index(target)].strip() for _, row in body]
-    return X, _parse_target(values, [line for line, _ in body], path, target, regression), features
+        raise _Anomaly(int(r), names[c], "not finite")
+    return X
 
 
-def _parse_target(values, lines, path, target, regression):
+def _concat(arrays):
+    import pyarrow as pa
+
+    return pa.concat_arrays(arrays) if len(arrays) != 1 else arrays[0]
+
+
+def _label_array(column, spec):
+    """A pyarrow column of class labels or regression targets -> (N,) array, parsed as
+    the reference reader parses them (ints, else floats, else strings, unless
+    ``spec.labels`` says which), or raises _Anomaly. Text is parsed once per distinct value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.null_count:
+        raise _Anomaly(pc.index(column.is_null(), True).as_py(), spec.target, "missing label")
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(column))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        uniques = encoded.dictionary.to_pylist()
+        missing = [v for v in uniques if v == "" or (spec.regression and v.lower() in ("nan", "na"))]
+        if missing:
+            raise _Anomaly(None, spec.target, "missing label", missing[0])
+        kinds = (float,) if spec.regression else (spec.labels,) if spec.labels else (int, float)
+        values = None
+        for kind in kinds:
+            if kind is str:
+                values = np.array(uniques)
+                break
+            try:
+                values = np.array([kind(v) for v in uniques])
+                break
+            except ValueError:
+                continue
+        if values is None:
+            if spec.regression or spec.labels:
+                raise _Anomaly(None, spec.target, "label type")
+            values = np.array(uniques)
+        return values[encoded.indices.to_numpy(zero_copy_only=False)]
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+            or pa.types.is_boolean(column.type)):
+        raise _Anomaly(None, spec.target, "label type")
+    y = column.to_numpy(zero_copy_only=False)
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise _Anomaly(int(np.argmax(np.isnan(y))), spec.target, "missing label")
+    if spec.labels is not None and not spec.regression:
+        return y.astype(spec.labels)
+    return y
+
+
+class _CsvSource:
+    """A CSV file: pyarrow's C reader for the numbers; for anything it would not decide
+    exactly as Python's ``csv`` and ``float`` do (missing or non-finite values, text,
+    ragged rows, blank-looking rows, encoding errors), the reference reader below takes
+    over from the first row not yet returned, and raises or reads what the reference
+    reader always did."""
+
+    def __init__(self, path, delimiter):
+        self.path, self.delimiter = path, delimiter
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f, delimiter=delimiter)
+                first = next(reader, None)
+                has_rows = any(any(cell.strip() for cell in row) for row in reader)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise IsADirectoryError(f"{path} is a folder, not a data file") from None
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(f"{path} is not a readable CSV file: {e}") from None
+        if not first or not any(cell.strip() for cell in first):
+            raise ValueError(f"{path} is empty: expected a header row and data rows")
+        if not has_rows:
+            raise ValueError(f"{path} has a header but no data rows")
+        self.columns = [name.strip() for name in first]
+
+    def _options(self, spec, block_size=None):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        keys = [f"c{i}" for i in range(len(self.columns))]  # header names may repeat or need stripping
+        self.keys = {name: keys[self.columns.index(name)] for name in spec.features}
+        wanted = [self.keys[name] for name in spec.features]
+        types = dict.fromkeys(wanted, pa.float64())
+        if spec.target is not None:
+            self.keys[spec.target] = keys[self.columns.index(spec.target)]
+            wanted.append(self.keys[spec.target])
+            types[self.keys[spec.target]] = pa.string()
+        read = pcsv.ReadOptions(skip_rows=1, column_names=keys, encoding="utf8",
+                                **({"block_size": block_size} if block_size else {}))
+        parse = pcsv.ParseOptions(delimiter=self.delimiter)
+        convert = pcsv.ConvertOptions(include_columns=wanted, column_types=types, null_values=[""],
+                                      strings_can_be_null=False, quoted_strings_can_be_null=True)
+        return read, parse, convert
+
+    def _arrays(self, table, spec):
+        columns = [table.column(self.keys[name]) for name in spec.features]
+        labels = table.column(self.keys[spec.target]) if spec.target is not None else None
+        n = table.num_rows
+        del table  # the columns alone keep their memory, each released once copied
+        X = _matrix(columns, spec.features, n)
+        return X, None if labels is None else _label_array(labels, spec)
+
+    def read_all(self, spec):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        try:
+            return self._arrays(pcsv.read_csv(self.path, *self._options(spec)), spec)
+        except (pa.ArrowException, _Anomaly):
+            pass
+        pieces = list(self._reference(spec, None, 0))
+        return pieces[0].X, pieces[0].y
+
+    def chunks(self, spec, chunk_rows, start_row):
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        done = start_row  # rows returned so far, counted from the file's first data row
+
+        def batches():
+            reader = pcsv.open_csv(self.path, *self._options(spec, block_size=1 << 22))
+            for batch in reader:
+                yield self._arrays(batch, spec)
+
+        try:
+            for chunk in _rebatch(batches(), chunk_rows, start_row):
+                yield chunk
+                done = chunk.start + len(chunk.X)
+            return
+        except (pa.ArrowException, _Anomaly):
+            pass
+        yield from self._reference(spec, chunk_rows, done)
+
+    def _reference(self, spec, chunk_rows, start_row):
+        """The reference reader: Python's csv module and ``float`` per cell. Exact line
+        numbers in errors; rows whose cells are all blank are skipped."""
+        path, header = self.path, self.columns
+        columns = [header.index(name) for name in spec.features]
+        t = header.index(spec.target) if spec.target is not None else None
+        lines, rows, labels, index = [], [], [], 0
+
+        def chunk():
+            X = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+            if not np.isfinite(X).all():
+                r, c = np.argwhere(~np.isfinite(X))[0]
+                raise ValueError(f"{path} line {lines[r]}: column {spec.features[c]!r} is not finite")
+            y = None if t is None else _parse_target(labels, lines, path, spec.target,
+                                                     spec.regression, spec.labels)
+            return Chunk(X, y, index - len(rows))
+
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f, delimiter=self.delimiter)
+                next(reader)
+                for line, row in enumerate(reader, start=2):
+                    if not any(cell.strip() for cell in row):
+                        continue
+                    index += 1
+                    if index <= start_row:
+                        continue
+                    if len(row) != len(header):
+                        raise ValueError(f"{path} line {line} has {len(row)} fields, "
+                                         f"the header has {len(header)}")
+                    values = []
+                    for col in columns:
+                        if not row[col].strip():
+                            raise ValueError(f"{path} line {line}: column {header[col]!r} is empty "
+                                             f"(a missing value); fill or drop such rows first")
+                        try:
+                            values.append(float(row[col]))
+                        except ValueError:
+                            raise ValueError(f"{path} line {line}: column {header[col]!r} has the "
+                                             f"non-numeric value {row[col]!r}") from None
+                    lines.append(line)
+                    rows.append(values)
+                    if t is not None:
+                        labels.append(row[t].strip())
+                    if chunk_rows is not None and len(rows) == chunk_rows:
+                        yield chunk()
+                        lines, rows, labels = [], [], []
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(f"{path} is not a readable CSV file: {e}") from None
+        if rows:
+            yield chunk()
+        elif chunk_rows is None:  # every row was blank
+            raise ValueError(f"{path} has a header but no data rows")
+
+
+class _ParquetSource:
+    """A Parquet file, read by row groups (``iter_batches``) or whole."""
+
+    def __init__(self, path):
+        self.path = path
+        pa, pq = self._modules()
+        try:
+            self.file = pq.ParquetFile(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise IsADirectoryError(f"{path} is a folder, not a data file") from None
+        except (pa.ArrowException, OSError) as e:
+            raise ValueError(f"{path} is not a readable Parquet file (truncated or another "
+                             f"format?): {e}") from None
+        self.columns = self.file.schema_arrow.names
+        if not self.columns:
+            raise ValueError(f"{path} is empty: expected columns and data rows")
+        if self.file.metadata.num_rows == 0:
+            raise ValueError(f"{path} has columns but no data rows")
+
+    @staticmethod
+    def _modules():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pa, pq
+
+    def _wanted(self, spec):
+        return spec.features + ([spec.target] if spec.target is not None else [])
+
+    def _arrays(self, table, spec, start):
+        """(X, y) of a table whose first row is data row ``start``, or a one-line error."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        columns = []
+        for name in spec.features:
+            column = table.column(name)
+            if not (pa.types.is_floating(column.type) and column.type.bit_width == 64):
+                column = self._numbers(column, name, start, pa, pc)
+            columns.append(column)
+        labels = table.column(spec.target) if spec.target is not None else None
+        n = table.num_rows
+        del table
+        try:
+            X = _matrix(columns, spec.features, n)
+            y = None if labels is None else _label_array(labels, spec)
+        except _Anomaly as a:
+            raise ValueError(self._message(a, labels, start, spec)) from None
+        return X, y
+
+    def _numbers(self, column, name, start, pa, pc):
+        """A non-float64 feature column as float64: integers, booleans, decimals and
+        numbers written as text; anything else names the first value that is not a number."""
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            try:
+                return pc.cast(pc.utf8_trim_whitespace(column), pa.float64())
+            except pa.ArrowInvalid:
+                for r, value in enumerate(column.to_pylist()):
+                    if value is not None and not _is_number(value):
+                        raise ValueError(f"{self.path} row {start + r + 1}: column {name!r} has the "
+                                         f"non-numeric value {value!r}") from None
+        if (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+                or pa.types.is_decimal(kind)):
+            return pc.cast(column, pa.float64())
+        raise ValueError(f"{self.path}: column {name!r} holds {kind} values, not numbers")
+
+    def _message(self, a, labels, start, spec):
+        """The one-line error for an _Anomaly in rows from data row ``start`` on."""
+        row = a.row
+        if row is None:  # in the labels: find the first value at fault
+            values = [None if v is None else str(v).strip() for v in labels.to_pylist()]
+            if a.kind == "missing label":
+                row = values.index(a.value)
+            elif not spec.regression and spec.labels is None:
+                return f"{self.path}: the target {spec.target!r} holds {labels.type} values, not labels"
+            else:
+                kind = float if spec.regression else spec.labels
+                row = next(r for r, v in enumerate(values) if not _parses(v, kind))
+                what = "regression target" if spec.regression else "target"
+                return (f"{self.path} row {start + row + 1}: the {what} {spec.target!r} has the "
+                        f"non-numeric value {values[row]!r}" if kind is float else
+                        f"{self.path} row {start + row + 1}: the target {spec.target!r} has the "
+                        f"value {values[row]!r}, not a {kind.__name__}")
+        where = f"{self.path} row {start + row + 1}"
+        if a.kind == "missing":
+            return f"{where}: column {a.column!r} is empty (a missing value); fill or drop such rows first"
+        if a.kind == "not finite":
+            return f"{where}: column {a.column!r} is not finite"
+        what = "regression target" if spec.regression else "target column"
+        return (f"{where}: the {what} {spec.target!r} is missing (NaN); "
+                f"drop or fill such rows before training")
+
+    def read_all(self, spec):
+        return self._arrays(self._read(spec), spec, 0)  # no name holds the table: freed as copied
+
+    def _read(self, spec):
+        pa, _ = self._modules()
+        try:
+            return self.file.read(columns=self._wanted(spec))
+        except (pa.ArrowException, OSError) as e:
+            raise ValueError(f"{self.path} is not a readable Parquet file (truncated or "
+                             f"damaged?): {e}") from None
+
+    def chunks(self, spec, chunk_rows, start_row):
+        pa, _ = self._modules()
+        meta = self.file.metadata
+        groups, first = [], 0  # row groups from the one holding start_row on
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            if first + n > start_row:
+                groups.append(g)
+            elif not groups:
+                first += n
+        skip = first
+
+        def batches():
+            row = skip
+            try:
+                for batch in self.file.iter_batches(batch_size=chunk_rows, row_groups=groups,
+                                                    columns=self._wanted(spec)):
+                    yield self._arrays(pa.Table.from_batches([batch]), spec, row)
+                    row += batch.num_rows
+            except (pa.ArrowException, OSError) as e:
+                raise ValueError(f"{self.path} is not a readable Parquet file (truncated or "
+                                 f"damaged?): {e}") from None
+
+        for chunk in _rebatch(batches(), chunk_rows, start_row - skip):
+            yield chunk._replace(start=chunk.start + skip)
+
+
+def _parse_target(values, lines, path, target, regression, labels=None):
     for value, line in zip(values, lines):
         if value == "" or (regression and value.lower() in ("nan", "na")):
             what = "regression target" if regression else "target column"
             raise ValueError(f"{path} line {line}: the {what} {target!r} is missing (NaN); "
                              f"drop or fill such rows before training")
-    for kind in (float,) if regression else (int, float):
+    if labels is str and not regression:
+        return np.array(values)
+    for kind in (float,) if regression else (labels,) if labels else (int, float):
         try:
             return np.array([kind(v) for v in values])
         except ValueError:
-            if regression:
-                bad = next(v for v in values if not _is_number(v))
-                raise ValueError(f"{path}: the regression target {target!r} has the "
-                                 f"non-numeric value {bad!r}") from None
+            if regression or labels:
+                bad = next(v for v in values if not _parses(v, kind))
+                line = lines[values.index(bad)]
+                if regression:
+                    raise ValueError(f"{path}: the regression target {target!r} has the "
+                                     f"non-numeric value {bad!r}") from None
+                raise ValueError(f"{path} line {line}: the target {target!r} has the value "
+                                 f"{bad!r}, not a {kind.__name__}") from None
     return np.array(values)
 
 
-def _is_number(text: str) -> bool:
+def _parses(text: str, kind) -> bool:
     try:
-        float(text)
+        kind(text)
         return True
     except ValueError:
         return False
+
+
+def _is_number(text: str) -> bool:
+    return _parses(text, float)

@@ -527,6 +527,44 @@ class Sequential:
         self._check_fitted()
         return self.encoder.classes_
 
+    # -- data bigger than memory (scratchnet.stream) ---------------------------------------
+    def partial_fit(self, X, y, classes=None, batch_size: int = 32):
+        """One pass of minibatch steps over (X, y), as scikit-learn's ``partial_fit``:
+        call it once per chunk. The first call builds the model; a classifier needs
+        ``classes=`` there (every label the data holds). With ``scale=True`` the scaler
+        is fitted on the first call's X. Returns ``self``."""
+        from .stream import partial_fit
+
+        return partial_fit(self, X, y, classes=classes, batch_size=batch_size)
+
+    def fit_stream(self, data, *, target=None, epochs: int = 10, batch_size: int = 32,
+                   chunk_rows: int | None = None, shuffle_buffer: int | None = None,
+                   validation=None, **options):
+        """Train epoch by epoch on a CSV or Parquet file read in chunks (or on chunks of
+        (X, y)), shuffling within a bounded buffer: see ``scratchnet.stream.fit_stream``
+        for ``validation`` (a hash-held-out fraction, a file, or (X, y)) and ``options``
+        (features, holdout_seed, callbacks, client, log, progress). Returns ``self``."""
+        from . import stream
+
+        return stream.fit_stream(self, data, target=target, epochs=epochs, batch_size=batch_size,
+                                 chunk_rows=chunk_rows or stream.CHUNK_ROWS,
+                                 shuffle_buffer=shuffle_buffer or stream.SHUFFLE_ROWS,
+                                 validation=validation, **options)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments, as given: what ``sklearn.base.clone`` (and so
+        dask-ml's ``Incremental``) needs to make an unfitted copy."""
+        import inspect
+
+        bound = inspect.signature(type(self).__init__).bind(self, *self._init_args[0],
+                                                              **self._init_args[1])
+        return {k: v for k, v in bound.arguments.items() if k != "self"}
+
+    def score(self, X, y) -> float:
+        """Accuracy of a classifier, R^2 of a regressor (scikit-learn's ``score``)."""
+        scores = self.evaluate(X, y)
+        return scores["r2" if self.task == "regression" else "accuracy"]
+
     def to_torch(self):
         """This network as a ``torch.nn.Sequential`` returning the logits (see
         ``scratchnet.export.to_torch``)."""

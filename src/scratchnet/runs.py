@@ -42,20 +42,36 @@ class Data:
     target: str | None
 
 
+DATA_FILES = (".csv",) + datasets.PARQUET_SUFFIXES
+
+
+def is_data_file(source: str) -> bool:
+    """A CSV or Parquet path (by suffix), as opposed to a built-in dataset's name."""
+    return source.lower().endswith(DATA_FILES)
+
+
 def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
-              split_seed: int = 42) -> dict:
-    """Describe a dataset: a built-in name or a CSV path with its target column."""
-    if source not in BUILTIN and not source.lower().endswith(".csv"):
-        raise ValueError(f"--data must be one of {', '.join(BUILTIN)} or a .csv file, got {source!r}")
-    if source.lower().endswith(".csv"):
+              split_seed: int = 42, test_data: str | None = None) -> dict:
+    """Describe a dataset: a built-in name or a CSV/Parquet path with its target column
+    (and optionally a second file of test rows instead of a split)."""
+    if source not in BUILTIN and not is_data_file(source):
+        raise ValueError(f"--data must be one of {', '.join(BUILTIN)} or a .csv or .parquet file, "
+                         f"got {source!r}")
+    if is_data_file(source):
         if not target:
             raise ValueError(f"--data {source} needs --target COLUMN, the column to predict")
         source = str(Path(source).resolve())
     elif target:
-        raise ValueError(f"--target applies to a CSV file; {source} has its own labels")
+        raise ValueError(f"--target applies to a CSV file or a Parquet file; {source} has its own labels")
     if not 0 < test_size < 1:
         raise ValueError(f"--test-size must be in (0, 1), got {test_size!r}")
-    return {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
+    spec = {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
+    if test_data is not None:
+        if not is_data_file(source) or not is_data_file(test_data):
+            raise ValueError(f"--test-data takes a .csv or .parquet file of test rows, with --data "
+                             f"a file too; got --data {source} --test-data {test_data}")
+        spec["test_data"] = str(Path(test_data).resolve())
+    return spec
 
 
 def load_data(spec: dict) -> Data:
@@ -70,8 +86,11 @@ def load_data(spec: dict) -> Data:
         names = [f"x{i + 1}" for i in range(X.shape[1])]
         target = None
     else:
-        X, y, names = datasets.read_csv(source, spec["target"])
+        X, y, names = datasets.read_table(source, spec["target"])
         target = spec["target"]
+        if spec.get("test_data"):  # a file of test rows instead of a split
+            X_test, y_test, _ = datasets.read_table(spec["test_data"], target, names)
+            return Data(X, X_test, y, y_test, names, target)
     from sklearn.model_selection import train_test_split
 
     X_train, X_test, y_train, y_test = train_test_split(
@@ -274,9 +293,11 @@ def train_run(config: dict, out=None, *, progress=False, plots=True) -> tuple[Pa
         return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, 0.0)
 
 
-def resume_run(run_dir, *, epochs=None, progress=False, plots=True) -> tuple[Path, dict]:
+def resume_run(run_dir, *, epochs=None, progress=False, plots=True, client=None,
+               log=None) -> tuple[Path, dict]:
     """Continue the run in ``run_dir`` from its checkpoint (or its finished model, to
-    train further with a larger ``epochs``) to the same weights as an uninterrupted run."""
+    train further with a larger ``epochs``) to the same weights as an uninterrupted run.
+    A streamed run continues streamed (on ``client``'s cluster if given)."""
     run_dir = Path(run_dir)
     source = run_dir / CHECKPOINT_FILE
     if not source.exists():
@@ -294,11 +315,79 @@ def resume_run(run_dir, *, epochs=None, progress=False, plots=True) -> tuple[Pat
         raise ValueError(f"{run_dir} has already trained {done} of {total} epochs; "
                          f"pass --epochs N with N > {done} to train further")
     config = dict(config, settings=dict(config["settings"], epochs=total))
-    data = load_data(config["data"])
     seconds = (header.get("checkpoint") or {}).get("train_seconds", 0.0)
     if source.name == MODEL_FILE:
         seconds = _read_json(run_dir / "metrics.json").get("timings", {}).get("train_seconds", 0.0)
+    if config.get("stream"):  # streamed: the same chunks and hash-held-out rows again
+        return run_dir, _stream_fit_and_write(model, config, run_dir, progress, plots, seconds,
+                                              client, log)
+    data = load_data(config["data"])
     return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, seconds)
+
+
+def train_stream_run(config: dict, out=None, *, progress=False, plots=True, client=None,
+                     log=None) -> tuple[Path, dict]:
+    """``train_run`` for a data file read in chunks (``scratchnet.stream``): memory stays
+    bounded whatever its size. ``config["stream"]`` holds chunk_rows and shuffle_buffer;
+    the test rows are ``config["data"]["test_data"]`` or those held out by a hash of the
+    row index at test_size. A checkpoint is saved at the end of every epoch (or every
+    ``checkpoint_every``). ``client``: a Dask client, whose workers read the chunks."""
+    spec = config["data"]
+    if not is_data_file(spec["source"]):
+        raise ValueError(f"--stream reads a .csv or .parquet file, not the built-in {spec['source']!r}")
+    # the header is checked now: bad columns fail before anything is written
+    features = datasets.read_table(spec["source"], spec["target"], chunk_rows=1).features
+    if spec.get("test_data"):
+        datasets.read_table(spec["test_data"], spec["target"], features, chunk_rows=1)
+    config = dict(config, data=dict(spec, features=features))
+    model_kw = {k: v for k, v in config["settings"].items() if k in MODEL_KEYS}
+    if config["seed"] is None:
+        config = dict(config, seed=fresh_seed())
+    model = MLP(seed=config["seed"], **model_kw)
+    with removed_on_error(make_run_dir(out)) as run_dir:
+        return run_dir, _stream_fit_and_write(model, config, run_dir, progress, plots, 0.0, client, log)
+
+
+def _stream_fit_and_write(model, config, run_dir, progress, plots, seconds_before, client, log):
+    from . import stream
+
+    settings, spec, options = config["settings"], config["data"], config["stream"]
+    done = len(model.history.get("loss", []))
+    with stop_on_signals() as flag:
+        ckpt = Checkpointer(run_dir / CHECKPOINT_FILE, config["checkpoint_every"] or 1, config, flag,
+                            seconds_before)
+        model.fit_stream(spec["source"], target=spec["target"], features=spec["features"],
+                         epochs=settings["epochs"] - done, batch_size=settings["batch_size"],
+                         chunk_rows=options["chunk_rows"], shuffle_buffer=options["shuffle_buffer"],
+                         validation=spec.get("test_data") or spec["test_size"],
+                         holdout_seed=spec["split_seed"], callbacks=[ckpt], client=client, log=log,
+                         progress=progress)
+        epoch = len(model.history["loss"])
+        if flag["signal"] is not None and epoch < settings["epochs"]:
+            raise Interrupted(flag["signal"], epoch, settings["epochs"], run_dir)
+    train_seconds = ckpt.seconds()
+    io.save(model, run_dir / MODEL_FILE, training=config)
+    train_rows, test_rows = stream.split_sources(
+        model, spec["source"], spec["target"], features=spec["features"],
+        chunk_rows=options["chunk_rows"], fraction=spec["test_size"], seed=spec["split_seed"],
+        test_data=spec.get("test_data"))
+    run = stream._runner(client)
+    test, train = run(stream.evaluate, model, test_rows), run(stream.evaluate, model, train_rows)
+    metrics = {"test": test, "train": train, "epochs_trained": len(model.history["loss"]),
+               "timings": {"train_seconds": train_seconds,
+                           "seconds_per_epoch": train_seconds / max(len(model.history["loss"]), 1)},
+               "data": {"source": spec["source"], "n_train": train["n"], "n_test": test["n"],
+                        "features": spec["features"], "target": spec["target"],
+                        "validation": spec.get("test_data") or
+                        f"rows held out by a hash of their index (test_size {spec['test_size']})"},
+               "n_parameters": int(model.params.size), "config": config,
+               "model": model.get_config(), "library_version": __version__}
+    write_history(model.history, run_dir / "history.csv")
+    if plots:
+        write_plots(run_dir, model, None, model.history, metrics)
+    io.atomic_write(run_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2)), "w")
+    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return metrics
 
 
 def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before) -> dict:
