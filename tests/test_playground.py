@@ -51,6 +51,7 @@ def test_every_dataset_trains_and_draws(name, classes):
     channels = 1 if classes is None else classes
     assert arrays["output"].size == OUTPUT_SIZE ** 2 * channels == header["output_channels"] * OUTPUT_SIZE ** 2
     assert arrays["neurons"].size == (2 + 64) * NEURON_SIZE ** 2
+    assert arrays["features"].size == 7 * NEURON_SIZE ** 2  # every feature's thumbnail
     assert header["epoch"] == 2
     if classes is None:
         assert s.settings["loss"] == "mse" and header["train_accuracy"] is None

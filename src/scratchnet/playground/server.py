@@ -397,6 +397,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = True, on_
     server = _server(sock)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shut down cleanly, then re-raised Ctrl-C: done
+        pass
     finally:
         sock.close()
     return url

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import io, optimizers, presets
 from .. import layers as L
+from ..datasets import Standardizer
 from ..model import Sequential
 from ..train import TrainingDiverged, _restore, _snapshot, predicted_index, train_step
 from . import data as D
@@ -192,6 +193,13 @@ class Session:
         self.domain = [float(center[0] - half), float(center[0] + half),
                        float(center[1] - half), float(center[1] + half)]
         self.grids = {OUTPUT_SIZE: self._grid(OUTPUT_SIZE)}
+        # every feature over the 20 x 20 grid, for the feature checkboxes' thumbnails
+        grid = self.grids[OUTPUT_SIZE][SUBGRID]
+        if self.settings["dataset"] == "upload":
+            grid = Standardizer().fit(self.X_train).transform(grid)  # as the network sees it
+        values = L.FeatureMap(list(FEATURES)).forward(grid)
+        self.feature_maps = np.ascontiguousarray(
+            _to_uint8(values / np.maximum(np.abs(values).max(axis=0), 1e-12), -1.0, 1.0).T)
 
     def _grid(self, size):
         """(size * size, 2) points, row-major from the top (x2 high) to the bottom."""
@@ -642,6 +650,7 @@ class Session:
 
         add("output", output)
         add("neurons", neurons)
+        add("features", self.feature_maps)
         for k, i in enumerate(self.dense_index):
             dense = self.model.layers[i]
             W = np.nan_to_num(dense.params["W"]).astype(np.float32)

@@ -88,6 +88,7 @@ function clearError() { $("error").classList.remove("show"); $("error").textCont
 function onState(st) {
   pg.state = st;
   pg.token = st.token;
+  $("epoch").textContent = st.epoch;
   setPlaying(st.playing);
   const s = st.settings;
   for (const [id, [key]] of Object.entries(FIELDS)) {
@@ -154,6 +155,7 @@ function onFrame(buf) {
   pg.channels = header.output_channels;
   drawOutput();
   pg.neuronData = section("neurons");
+  pg.featureData = section("features");
   drawNeurons();
   pg.weights = [];
   for (let k = 0; header.sections[`W${k}`]; k++) pg.weights.push({ W: section(`W${k}`), b: section(`b${k}`) });
@@ -328,7 +330,7 @@ function buildNetwork(st) {
   widths.forEach((n, li) => {
     const label = document.createElement("div");
     label.className = "layer-label";
-    label.style.left = `${30 + li * xStep}px`;
+    label.style.left = `${Math.max(30 + li * xStep, 40)}px`;
     label.style.top = "0px";
     label.textContent = `${names[li]} (${n})`;
     box.appendChild(label);
@@ -367,6 +369,7 @@ function buildNetwork(st) {
       }
     }
   }
+  [...$("layer-controls").children].forEach((ctl, i) => { ctl.style.left = `${30 + (i + 1) * xStep}px`; });
   markSelected();
 }
 
@@ -407,11 +410,11 @@ function drawLinks() {
   drawFeatureThumbs();
 }
 
-function drawFeatureThumbs() {  // the features' little heatmaps beside their checkboxes
-  const data = pg.neuronData, st = pg.state;
+function drawFeatureThumbs() {  // every feature's little heatmap beside its checkbox
+  const data = pg.featureData, st = pg.state;
   if (!data || !st) return;
   const n = st.neuron_size, px = n * n;
-  st.settings.features.forEach((f, k) => {
+  FEATURES.forEach((f, k) => {
     const row = document.querySelector(`#features input[data-feature="${CSS.escape(f)}"]`);
     if (row) paintNeuron(row.parentElement.querySelector("canvas").getContext("2d"), data.subarray(k * px, (k + 1) * px), n);
   });
