@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
+from common import Torch, machine, noisy, race  # noqa: F401 (Torch: the memory child's speed.Torch)
 from report import DOC, write_section
 import numpy as np
 
@@ -36,42 +36,6 @@ sys.path.insert(0, str(HERE))
 PLOT = ROOT / "docs" / "scaling.png"
 RESULTS = HERE / "speed-results.json"  # the raw numbers behind the docs' section
 TARGETS_S = {"tutorial": 5, "scikit-learn": 8}  # torch: 15 (its time / scratchnet's, at least)
-
-
-# -- the machine --------------------------------------------------------------------
-def machine() -> dict:
-    import sklearn
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "sklearn": sklearn.__version__}
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["threadpools"] = [f"{p['internal_api']} {p.get('version') or ''} "
-                               f"({p['num_threads']} threads, {os.path.basename(p['filepath'])})"
-                               for p in threadpool_info()]
-    except ImportError:
-        info["threadpools"] = []
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # show_config's layout is not a stable API
-        info["numpy_blas"] = "unknown"
-    try:
-        import torch
-
-        info["torch"] = f"{torch.__version__} (default {torch.get_num_threads()} threads)"
-    except ImportError:
-        info["torch"] = None
-    return info
 
 
 # -- workloads ----------------------------------------------------------------------
@@ -149,42 +113,6 @@ class Sklearn:
             self.model.partial_fit(self.w["X"], self.w["y"], classes=self.classes)
 
 
-class Torch:
-    """Eager PyTorch on the CPU, minibatches by indexing a shuffled index."""
-
-    def __init__(self, w, threads=None):
-        import torch
-
-        self.torch, self.w, self.threads = torch, w, threads
-        self.default_threads = torch.get_num_threads()
-        self.name = f"torch, {threads or self.default_threads} thread{'s' if threads != 1 else ''}"
-        dtype = torch.float32 if w["dtype"] == "float32" else torch.float64
-        torch.manual_seed(0)
-        sizes = (w["X"].shape[1], *w["hidden"], len(np.unique(w["y"])))
-        layers = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers += [torch.nn.Linear(a, b, dtype=dtype)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
-        self.net = torch.nn.Sequential(*layers)
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=w["lr"])
-        self.loss = torch.nn.CrossEntropyLoss()
-        self.X = torch.from_numpy(w["X"])
-        self.y = torch.from_numpy(np.asarray(w["y"], dtype=np.int64))
-        self.gen = torch.Generator().manual_seed(0)
-
-    def epoch(self):
-        torch = self.torch
-        torch.set_num_threads(self.threads or self.default_threads)
-        n, B = len(self.X), self.w["batch_size"]
-        order = torch.randperm(n, generator=self.gen)
-        net, opt, loss, X, y = self.net, self.opt, self.loss, self.X, self.y
-        for start in range(0, n, B):
-            idx = order[start:start + B]
-            opt.zero_grad()
-            loss(net(X[idx]), y[idx]).backward()
-            opt.step()
-        torch.set_num_threads(self.default_threads)
-
-
 def contenders(w, include_tutorial=True):
     """S compares everyone; L has no tutorial (two classes only) but a one-thread
     scratchnet, to set beside one-thread torch (S's products are too small for
@@ -197,26 +125,6 @@ def contenders(w, include_tutorial=True):
     except ImportError:
         print("torch is not installed: skipping it", file=sys.stderr)
     return out
-
-
-def race(runners, rounds: int, label: str, pause: float = 0.0) -> dict[str, np.ndarray]:
-    """One warm-up epoch each, then ``rounds`` rounds of one epoch each, interleaved,
-    the order rotating every round. With ``pause``, each epoch starts after that many
-    seconds of sleep: multithreaded BLAS and OpenMP workers spin for a while after
-    their work, which would slow down whichever contender comes next (S's products
-    are too small to be threaded, so it runs without). Returns seconds per epoch."""
-    for r in runners:
-        r.epoch()
-    times = {r.name: [] for r in runners}
-    for i in range(rounds):
-        for r in runners[i % len(runners):] + runners[:i % len(runners)]:
-            time.sleep(pause)
-            t = time.perf_counter()
-            r.epoch()
-            times[r.name].append(time.perf_counter() - t)
-        print(f"  {label} round {i + 1}/{rounds}: " + ", ".join(
-            f"{k} {v[-1]:.3g}s" for k, v in times.items()), file=sys.stderr)
-    return times
 
 
 # -- scaling ------------------------------------------------------------------------
@@ -320,12 +228,6 @@ def memory(quick: bool) -> dict:
 
 
 # -- report -------------------------------------------------------------------------
-def noisy(t) -> bool:
-    """Some round took over 1.5× the fastest: other work disturbed it, so its median is
-    unreliable and the fastest rounds say more."""
-    return np.max(t) > 1.5 * np.min(t)
-
-
 def spread(t, scale):
     return f"{np.min(t) * scale:.3g}–{np.max(t) * scale:.3g}"
 
