@@ -419,8 +419,10 @@ class Session:
     def explain(self, layer: int = 0, unit: int = 0, input: int | None = 0):
         """The numbers of the next "step one batch" for one parameter: W[input, unit]
         of the ``layer``-th Dense layer (0-based; input=None: the bias b[unit]).
-        Runs that step with the engine's own layers, loss and optimizer, keeps every
-        intermediate value, then puts the model back as it was."""
+
+        Runs that very step, ``train.train_step``, watching each layer's output and
+        incoming gradient and the gradient the optimizer receives, then puts the model
+        (weights, buffers, optimizer state, random streams) back as it was."""
         model = self.model
         layer = _number("layer", layer, 0, len(self.dense_index) - 1, integer=True)
         d = self.dense_index[layer]
@@ -428,44 +430,40 @@ class Session:
         unit = _number("unit", unit, 0, W.shape[1] - 1, integer=True)
         if input is not None:
             input = _number("input", input, 0, W.shape[0] - 1, integer=True)
+        lay = model.layers[d]
+        param = "W" if input is not None else "b"
+        where = (input, unit) if input is not None else (unit,)
         snapshot = _snapshot(model)
         rng_states = [(g, g.bit_generator.state) for g in self._generators()]
+        outs, grad_outs, seen = {}, {}, {}
+        watched = _watch(model, outs, grad_outs, seen, lambda: float(lay.grads[param][where]))
         try:
             bs = min(self.settings["batch_size"], len(self.X_train))
             xb, yb = D.batch(model, self.X_train, self.y_train, bs)
-            # train_step, unrolled so that each layer's output and gradient are kept
-            outs, x = [], xb
+            before = float(lay.params[param][where])
             with np.errstate(all="ignore"):
-                for lay in model.layers:
-                    x = lay.forward(x, train=True)
-                    outs.append(np.array(x))
-                logits = outs[-1]
-                gradient = getattr(model.loss, "gradient", None)
-                loss_value = float(np.mean(model.loss.forward(logits.copy(), yb)))
-                probs = getattr(model.loss, "probs", None)
-                probs = None if probs is None else np.array(probs)
-                grad = gradient(logits, yb) if gradient is not None else (
-                    model.loss.forward(logits, yb), model.loss.backward())[1]
-                grad_outs = [None] * len(model.layers)
-                g = grad
-                for k in reversed(range(len(model.layers))):
-                    grad_outs[k] = np.array(g)
-                    g = model.layers[k].backward(g)
-                    if g is None:
-                        break
-                lay = model.layers[d]
-                param = "W" if input is not None else "b"
-                where = (input, unit) if input is not None else (unit,)
-                before = float(lay.params[param][where])
-                raw_grad = float(lay.grads[param][where])
-                model.optimizer.step(model.params, model.grads)
-                after = float(lay.params[param][where])
+                train_step(model, xb, yb)
+            after = float(lay.params[param][where])
         finally:
+            for obj, names in watched:
+                for name in names:
+                    delattr(obj, name)
             _restore(model, snapshot)
             for gen, state in rng_states:
                 gen.bit_generator.state = state
-        return self._explanation(layer, d, unit, input, xb, yb, outs, grad_outs, probs, grad,
-                                 loss_value, before, raw_grad, after)
+        # plain SGD may fold lr into dL/dlogits (train.make_step): show true gradients
+        fold = getattr(model.optimizer, "folded_lr", lambda: None)() or 1.0
+        n = len(model.layers)
+        grad_outs = [grad_outs[k] / fold if k in grad_outs else None for k in range(n)]
+        outs = [outs[k] for k in range(n)]
+        logits = outs[-1]
+        mean_loss = type(model.loss)(**{k: v for k, v in model.loss.config().items() if k != "type"})
+        with np.errstate(all="ignore"):
+            loss_value = float(mean_loss.forward(logits, yb))
+        probs = getattr(mean_loss, "probs", None)
+        return self._explanation(layer, d, unit, input, xb, yb, outs, grad_outs, probs,
+                                 grad_outs[-1], loss_value, before,
+                                 seen["grad"] / fold, after)
 
     def _generators(self):
         gens = [self.model.shuffle_rng]
@@ -750,6 +748,36 @@ ACT_FORMULA = {"relu": "max(0, A)", "leaky_relu": "A if A > 0 else 0.01 A", "tan
 ACT_DERIV = {"relu": "1[A > 0]", "leaky_relu": "1 if A > 0 else 0.01", "tanh": "1 − Z²",
              "sigmoid": "Z (1 − Z)", "gelu": "(by the chain rule, see GELU.backward)",
              "identity": "1"}
+
+
+def _watch(model, outs, grad_outs, seen, read_grad):
+    """Record, during one real step, each layer's output (outs[k]) and incoming gradient
+    (grad_outs[k]), and ``read_grad()`` as the optimizer is handed the gradients.
+    Instance attributes shadow the methods; returns what to delete afterwards."""
+    watched = []
+    for k, lay in enumerate(model.layers):
+        def forward(x, train=False, _k=k, _f=lay.forward):
+            out = _f(x, train)
+            outs[_k] = np.array(out)
+            return out
+
+        def backward(g, _k=k, _b=lay.backward):
+            grad_outs[_k] = np.array(g)
+            return _b(g)
+
+        lay.forward, lay.backward = forward, backward
+        watched.append((lay, ("forward", "backward")))
+    opt, names = model.optimizer, []
+    for name in ("step", "step_folded"):
+        if hasattr(opt, name):
+            def update(params, grads, _u=getattr(opt, name)):
+                seen["grad"] = read_grad()
+                return _u(params, grads)
+
+            setattr(opt, name, update)
+            names.append(name)
+    watched.append((opt, tuple(names)))
+    return watched
 
 
 def act_layer_derivative(layer, pre, out):
