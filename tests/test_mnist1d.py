@@ -1,6 +1,7 @@
 """MNIST-1D: generated offline and cached (never in the real home cache here), the global
 random states left alone, and the two presets built and trained (briefly)."""
 import random
+import re
 
 import numpy as np
 import pytest
@@ -59,8 +60,8 @@ def test_a_damaged_cache_file_is_generated_again(cache):
     np.testing.assert_array_equal(X2, X)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"seed": -1}, "seed"), ({"length": 2.5}, "final_seq_length"),
-                                           ({"noise": "a"}, "corr_noise_scale"), ({"n_samples": 5}, "n_samples")])
+@pytest.mark.parametrize("kwargs, match", [({"seed": -1}, "seed must be an integer >= 0"), ({"length": 2.5}, "length must be an integer"),
+                                           ({"noise": "a"}, "noise must be a number"), ({"n_samples": 5}, "n_samples")])
 def test_bad_arguments_are_named(kwargs, match, cache):
     with pytest.raises(ValueError, match=match):
         datasets.mnist1d(**kwargs)
@@ -93,8 +94,50 @@ def test_both_presets_train_on_generated_sequences(cache):
     require("mnist1d.data")
     X, y = datasets.mnist1d(**SMALL)
     for name in ("mnist1d-mlp", "mnist1d-cnn"):
-        model, fit = presets.build(dict(presets.get(name), epochs=2), seed=0)
+        model, fit = presets.build(dict(presets.get(name), epochs=2, batch_size=50), seed=0)
         model.fit(X[:160], y[:160], **fit)
         assert len(model.history["loss"]) == 2
         assert model.optimizer.lr == pytest.approx(0.0, abs=1e-12)  # the cosine ends at 0
         assert model.predict(X[160:]).shape == (40,)
+
+
+@pytest.fixture
+def fake_mnist1d(monkeypatch, tmp_path):
+    """load("mnist1d") as random sequences of its shape: the CLI's plumbing, not the data."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((5000, 40)), np.arange(5000) % 10
+    monkeypatch.setitem(datasets.LOADERS, "mnist1d", lambda: (X, y))
+    monkeypatch.chdir(tmp_path)
+    return X, y
+
+
+def test_cli_preset_implies_its_data_and_split(fake_mnist1d, capsys):
+    import json
+
+    from scratchnet.cli import main
+
+    assert main(["train", "--preset", "mnist1d-cnn", "--epochs", "1", "--out", "cnn",
+                 "--no-plots", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    metrics = json.loads(open("cnn/metrics.json").read())
+    assert metrics["data"]["source"] == "mnist1d"
+    assert (metrics["data"]["n_train"], metrics["data"]["n_test"]) == (4000, 1000)
+    assert out["epochs_trained"] == 1
+    model = sn.load("cnn/model.npz")
+    assert model.input_shape_ == (1, 40) and type(model.layers[0]).__name__ == "Conv1d"
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--preset", "mnist1d-cnn", "--hidden", "8", "--dropout", "0.1"],
+     "--hidden, --dropout do not apply to --preset mnist1d-cnn"),
+    (["--data", "mnist1d", "--test-size", "0.3"], "standard split.*drop --test-size"),
+    (["--preset", "mnist1d-mlp", "--test-size", "0.3"], "drop --test-size"),
+    (["--preset", "mnist1d-mlp", "--trials", "3"], "--trials trains MLP settings"),
+])
+def test_cli_refuses_flags_a_recipe_cannot_honour(argv, match, fake_mnist1d, capsys):
+    from scratchnet.cli import main
+
+    assert main(["train", *argv, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(match, err), err

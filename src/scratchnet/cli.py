@@ -265,9 +265,11 @@ def cmd_train(args) -> dict:
             run_dir, metrics = runs.resume_run(args.resume, epochs=args.epochs, progress=progress,
                                                plots=plots, client=client, log=_note)
         return _report_run(args, run_dir, metrics)
-    data = args.data or "moons"
+    preset = presets.PRESETS[args.preset]
+    data = args.data or preset.get("data", "moons")  # a recipe preset implies its dataset
+    _check_recipe_flags(args, preset, data)
     settings = settings_from_args(args)
-    if args.scale is None and data != "moons":
+    if args.scale is None and data not in ("moons", "mnist1d"):  # both come as they are meant
         settings["scale"] = True
     if args.early_stopping is not None and args.validation_split is None:
         # the test split only reports: choosing the epoch on it would bias the score
@@ -290,6 +292,24 @@ def cmd_train(args) -> dict:
     config = runs.train_config(settings, spec, args.seed, args.preset, args.checkpoint_every)
     run_dir, metrics = runs.train_run(config, args.out, progress=progress, plots=plots)
     return _report_run(args, run_dir, metrics)
+
+
+def _check_recipe_flags(args, preset: dict, data: str) -> None:
+    """Refuse flags that the chosen preset or dataset cannot honour, naming them."""
+    if data == "mnist1d" and args.test_size is not None:
+        raise ValueError("--data mnist1d has its standard split (4,000 training rows, 1,000 test "
+                         "rows): drop --test-size")
+    if "layers" in preset:  # the network is the preset's layer list
+        given = [f"--{key.replace('_', '-')}" for key in ("hidden", "activation", "init", "dropout",
+                                                          "batchnorm") if getattr(args, key) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} do not apply to --preset {args.preset}, "
+                             f"a network built from a layer list")
+    recipe = [key for key in ("layers", "schedule", "augment") if key in preset]
+    if recipe and (args.trials != 1 or args.stream or args.scheduler):
+        mode = "--trials" if args.trials != 1 else "--stream"
+        raise ValueError(f"{mode} trains MLP settings without a layer list, schedule or augmentation; "
+                         f"--preset {args.preset} has {', '.join(recipe)}: run it once per --seed")
 
 
 RESUME_FIXED = ("data", "test_size", "test_data", "stream", "chunk_rows", "shuffle_buffer", "hidden", "activation", "optimizer", "optimizer_option", "lr",

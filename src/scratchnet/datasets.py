@@ -97,32 +97,32 @@ def mnist1d(seed=42, length=40, shift=48, noise=0.25, iid_noise=0.02, shear=0.75
     (default ``~/.cache/scratchnet/``), one file per set of generation arguments.
     """
     import hashlib
+    import importlib.metadata
     import json
     import random
 
     from .extras import need
     from .io import atomic_write
 
-    gen = need("mnist1d.data", "mnist1d")
-    args = {"seed": seed, "final_seq_length": length, "max_translation": shift,
-            "corr_noise_scale": noise, "iid_noise_scale": iid_noise, "shear_scale": shear,
-            "scale_coeff": scale, "num_samples": n_samples, "shuffle_seq": shuffle_seq}
-    for name, value in args.items():
-        kind = bool if name == "shuffle_seq" else int if name in (
-            "seed", "final_seq_length", "max_translation", "num_samples") else float
-        ok = isinstance(value, (bool, np.bool_)) if kind is bool else (
-            not isinstance(value, bool) and isinstance(value, (int, np.integer) if kind is int
-                                                       else (int, float, np.integer, np.floating)))
-        if not ok or (kind is not bool and not (np.isfinite(value) and value >= 0)):
-            raise ValueError(f"mnist1d {name} must be a{' boolean' if kind is bool else ' number >= 0'}"
-                             f"{' (integer)' if kind is int else ''}, got {value!r}")
-        args[name] = kind(value)
-    if args["final_seq_length"] < 2 or args["num_samples"] < 10 or args["max_translation"] < 1:
+    for name, value in {"seed": seed, "length": length, "shift": shift, "n_samples": n_samples}.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"mnist1d {name} must be an integer >= 0, got {value!r}")
+    for name, value in {"noise": noise, "iid_noise": iid_noise, "shear": shear, "scale": scale}.items():
+        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+                or not (np.isfinite(value) and value >= 0)):
+            raise ValueError(f"mnist1d {name} must be a number >= 0, got {value!r}")
+    if length < 2 or n_samples < 10 or shift < 1:
         raise ValueError(f"mnist1d needs length >= 2, n_samples >= 10 and shift >= 1, got "
-                         f"{length}, {n_samples}, {shift}")
-    import importlib.metadata
-
-    version = importlib.metadata.version("mnist1d")
+                         f"length={length}, n_samples={n_samples}, shift={shift}")
+    args = {"seed": int(seed), "final_seq_length": int(length), "max_translation": int(shift),
+            "corr_noise_scale": float(noise), "iid_noise_scale": float(iid_noise),
+            "shear_scale": float(shear), "scale_coeff": float(scale),
+            "num_samples": int(n_samples), "shuffle_seq": bool(shuffle_seq)}
+    try:  # the generator's version is part of the key; a cache hit imports nothing
+        version = importlib.metadata.version("mnist1d")
+    except importlib.metadata.PackageNotFoundError:
+        need("mnist1d.data", "mnist1d")  # raises, naming the extra, when it is missing
+        version = "unknown"
     key = hashlib.sha256(json.dumps([version, args], sort_keys=True).encode()).hexdigest()[:16]
     folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
                           "scratchnet")
@@ -133,6 +133,7 @@ def mnist1d(seed=42, length=40, shift=48, noise=0.25, iid_noise=0.02, shear=0.75
                 return data["X"], data["y"]
         except (OSError, ValueError, KeyError, EOFError):
             pass  # a damaged cache file: generate it again
+    gen = need("mnist1d.data", "mnist1d")
     spec = gen.get_dataset_args()
     for name, value in args.items():
         setattr(spec, name, value)

@@ -24,10 +24,11 @@ import numpy as np
 
 from . import __version__, datasets, io
 from .model import MLP
+from . import presets
 from .presets import MODEL_KEYS
 from .sweep import fresh_seed
 
-BUILTIN = ("moons", "circles", "spirals", "digits", "iris")
+BUILTIN = ("moons", "circles", "spirals", "digits", "iris", "mnist1d")
 MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
 
 
@@ -81,6 +82,10 @@ def load_data(spec: dict) -> Data:
         from .data import tutorial_moons
 
         return Data(*tutorial_moons(), ["x1", "x2"], None)
+    if source == "mnist1d":  # its standard split: the first 4,000 rows train, the last 1,000 test
+        X, y = datasets.load("mnist1d")
+        n = datasets.MNIST1D_TRAIN
+        return Data(X[:n], X[n:], y[:n], y[n:], [f"x{i + 1}" for i in range(X.shape[1])], None)
     if source in BUILTIN:
         X, y = builtin_dataset(source)
         names = [f"x{i + 1}" for i in range(X.shape[1])]
@@ -288,9 +293,15 @@ def train_run(config: dict, out=None, *, progress=False, plots=True) -> tuple[Pa
                          f"such as {data.y_train[0]!r}")
     if config["seed"] is None:
         config = dict(config, seed=fresh_seed())  # 64-bit: JSON tools read it exactly
-    model = MLP(seed=config["seed"], **model_kw)
+    model = presets.model(_model_settings(config["settings"]), seed=config["seed"])  # MLP or layer list
     with removed_on_error(make_run_dir(out)) as run_dir:
         return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, 0.0)
+
+
+def _model_settings(settings: dict) -> dict:
+    """The settings that describe the model and its recipe (not the run's validation)."""
+    keys = set(MODEL_KEYS) | set(presets.SEQUENTIAL_KEYS) | set(presets.FIT_KEYS) | set(presets.RECIPE_KEYS)
+    return {k: v for k, v in settings.items() if k in keys}
 
 
 def resume_run(run_dir, *, epochs=None, progress=False, plots=True, client=None,
@@ -405,9 +416,11 @@ def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before
     with stop_on_signals() as flag:
         ckpt = Checkpointer(run_dir / CHECKPOINT_FILE, config["checkpoint_every"], config, flag,
                             seconds_before)
+        recipe = presets.fit_options(settings)  # a preset's schedule and augmentation
         model.fit(X_fit, y_fit, epochs=settings["epochs"] - done, batch_size=settings["batch_size"],
                   validation_data=validation, early_stopping=settings.get("early_stopping"),
-                  callbacks=[ckpt], progress=progress)
+                  callbacks=[*recipe.get("callbacks", []), ckpt], progress=progress,
+                  augment=recipe.get("augment"))
         epoch = len(model.history["loss"])
         if flag["signal"] is not None and epoch < settings["epochs"]:  # else: done, finish up
             raise Interrupted(flag["signal"], epoch, settings["epochs"], run_dir)
