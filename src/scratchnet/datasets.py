@@ -663,14 +663,13 @@ class _ParquetSource:
     def chunks(self, spec, chunk_rows, start_row):
         pa, _ = self._modules()
         meta = self.file.metadata
-        groups, first = [], 0  # row groups from the one holding start_row on
+        groups, skip, end = [], 0, 0  # row groups from the one holding start_row on
         for g in range(meta.num_row_groups):
-            n = meta.row_group(g).num_rows
-            if first + n > start_row:
+            end += meta.row_group(g).num_rows
+            if end > start_row:
                 groups.append(g)
-            elif not groups:
-                first += n
-        skip = first
+            else:
+                skip = end  # rows before the first group read
 
         def batches():
             row = skip

@@ -551,6 +551,26 @@ class Sequential:
                                  shuffle_buffer=shuffle_buffer or stream.SHUFFLE_ROWS,
                                  validation=validation, **options)
 
+    def __setstate__(self, state):
+        """A copy (``copy.deepcopy``, or a pickle sent to a Dask worker) gets its
+        layers' weights and gradients as views into its own ``params``/``grads`` again,
+        as ``build`` made them, instead of loose copies that training would not update."""
+        self.__dict__.update(state)
+        if self.params is None:
+            return
+        offset = 0
+        for layer in self.layers:
+            views, grad_views = {}, {}
+            for name, array in getattr(layer, "params", {}).items():
+                views[name] = self.params[offset:offset + array.size].reshape(array.shape)
+                grad_views[name] = self.grads[offset:offset + array.size].reshape(array.shape)
+                offset += array.size
+            if views:
+                buffers = getattr(layer, "buffers", None)  # bind starts them afresh: keep them
+                layer.bind(views, grad_views)
+                if buffers is not None:
+                    layer.buffers = buffers
+
     def get_params(self, deep: bool = True) -> dict:
         """The constructor's arguments, as given: what ``sklearn.base.clone`` (and so
         dask-ml's ``Incremental``) needs to make an unfitted copy."""

@@ -41,14 +41,13 @@ SCAN_ROWS = 8192  # rows per block of the first pass's statistics
 
 # -- sources --------------------------------------------------------------------------
 def chunks_of(data, *, target=None, features=None, regression=False, chunk_rows=CHUNK_ROWS,
-              labels=None) -> Chunks:
+              labels=None):
     """A re-iterable of ``datasets.Chunk`` from a data file's path (CSV or Parquet),
     from a sequence of (X, y) pairs, or from a function returning an iterator of them."""
-    if isinstance(data, Chunks):
+    if isinstance(data, (Chunks, FileChunks)):
         return data
     if isinstance(data, (str, os.PathLike)):
-        return datasets.read_table(data, target, features, regression, chunk_rows=chunk_rows,
-                                   labels=labels)
+        return FileChunks(data, target, features, regression, chunk_rows, labels)
     if not callable(data) and not hasattr(data, "__iter__"):
         raise TypeError(f"expected a file path or chunks of (X, y), got {type(data).__name__}")
 
@@ -70,19 +69,24 @@ def chunks_of(data, *, target=None, features=None, regression=False, chunk_rows=
 
 
 class FileChunks:
-    """Chunk ``i`` of a data file, read where it is needed (on a Dask worker): picklable."""
+    """The chunks of a data file, read again at every pass wherever the pass runs (a
+    Dask worker): picklable, unlike an open reader. The header is checked at once."""
 
-    def __init__(self, path, target, features, regression, chunk_rows, labels):
-        self.args = (os.fspath(path), target, features, regression)
+    def __init__(self, path, target=None, features=None, regression=False,
+                 chunk_rows=CHUNK_ROWS, labels=None):
+        path = os.fspath(path)
+        self.features = datasets.read_table(path, target, features, regression,
+                                            chunk_rows=chunk_rows).features
+        self.args = (path, target, self.features, regression)
         self.chunk_rows, self.labels = chunk_rows, labels
 
-    def all(self) -> Chunks:
-        return datasets.read_table(*self.args, chunk_rows=self.chunk_rows, labels=self.labels)
+    def __iter__(self):
+        return iter(datasets.read_table(*self.args, chunk_rows=self.chunk_rows, labels=self.labels))
 
     def read(self, i) -> Chunk:
-        start = i * self.chunk_rows
+        """Chunk ``i`` alone (rows i * chunk_rows ...)."""
         return next(iter(datasets.read_table(*self.args, chunk_rows=self.chunk_rows,
-                                             start_row=start, labels=self.labels)))
+                                             start_row=i * self.chunk_rows, labels=self.labels)))
 
 
 # -- held-out rows ----------------------------------------------------------------------
@@ -386,11 +390,9 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
         model.stream_rows_, model.stream_train_rows_ = found.n_rows, found.n_train
         model.stream_labels_ = None if kind is None else kind.__name__
     kind = labels_kind(model)
-    if is_path:
-        reader = FileChunks(data, target, features, regression, chunk_rows, kind)
-        source = reader.all()
-    else:
-        reader = None
+    reader = FileChunks(data, target, features, regression, chunk_rows, kind) if is_path else None
+    if reader is not None:
+        source = reader
     val = _validation_source(validation, fraction, holdout_seed, data, target, features,
                              regression, chunk_rows, kind)
     history = model.history
@@ -481,8 +483,11 @@ def split_sources(model, path, target, *, features=None, chunk_rows=CHUNK_ROWS, 
 
 
 def _adopt(model, trained):
-    """Make ``model`` the trained copy that came back from the cluster."""
+    """Make ``model`` the trained copy that came back from the cluster (keeping its
+    history, which the epoch loop here writes)."""
+    history = model.history
     model.__dict__.update(trained.__dict__)
+    model.history = history
 
 
 def _runner(client):
@@ -507,7 +512,10 @@ def _epoch_on_cluster(client, state, reader, n_rows, epoch, log, attempts=3):
             futures.append(client.submit(train_read_chunk, futures[-1], reader, i, pure=False))
         lost, error = set(), None
         while True:
-            done = wait(futures[-1], timeout=0.25, return_when="FIRST_COMPLETED").done
+            try:
+                done = bool(wait(futures[-1], timeout=0.25).done)
+            except TimeoutError:
+                done = False
             lost = workers - set(client.scheduler_info()["workers"])
             if done or lost:
                 break
@@ -558,29 +566,29 @@ def evaluate(model, source, *, block_rows=BLOCK_ROWS) -> dict:
         abs_sum, sq_sum, y_mean, y_m2 = 0.0, 0.0, None, None
     else:
         cm = np.zeros((len(model.classes_),) * 2, dtype=np.int64)
-    for chunk in source:
-        for start in range(0, len(chunk.X), block_rows):
-            X = model._inputs(chunk.X[start:start + block_rows])
-            Y, y_idx = model._targets(chunk.y[start:start + block_rows], len(X))
-            logits = model._outputs(X)
+    # fixed blocks of rows, whatever the chunks: the same sums, so the same scores
+    for block in datasets._rebatch(((chunk.X, chunk.y) for chunk in source), block_rows, 0):
+        X = model._inputs(block.X)
+        Y, y_idx = model._targets(block.y, len(X))
+        logits = model._outputs(X)
+        with np.errstate(over="ignore"):
+            loss_sum += float(mean_loss.forward(logits, Y)) * len(X)
+        if regression:
+            err = logits.astype(np.float64) - Y
+            abs_sum += float(np.abs(err).sum())
             with np.errstate(over="ignore"):
-                loss_sum += float(mean_loss.forward(logits, Y)) * len(X)
-            if regression:
-                err = logits.astype(np.float64) - Y
-                abs_sum += float(np.abs(err).sum())
-                with np.errstate(over="ignore"):
-                    sq_sum += float((err**2).sum())
-                mean, m2 = Y.mean(axis=0), ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
-                if y_mean is None:
-                    y_mean, y_m2 = mean, m2
-                else:
-                    delta, total = mean - y_mean, n + len(X)
-                    y_mean = y_mean + delta * (len(X) / total)
-                    y_m2 = y_m2 + m2 + delta**2 * (n * len(X) / total)
+                sq_sum += float((err**2).sum())
+            mean, m2 = Y.mean(axis=0), ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+            if y_mean is None:
+                y_mean, y_m2 = mean, m2
             else:
-                np.add.at(cm, (y_idx, predicted_index(logits[:, :cm.shape[0]] if logits.shape[-1] > 1
-                                                       else logits)), 1)
-            n += len(X)
+                delta, total = mean - y_mean, n + len(X)
+                y_mean = y_mean + delta * (len(X) / total)
+                y_m2 = y_m2 + m2 + delta**2 * (n * len(X) / total)
+        else:
+            np.add.at(cm, (y_idx, predicted_index(logits[:, :cm.shape[0]] if logits.shape[-1] > 1
+                                                   else logits)), 1)
+        n += len(X)
     if n == 0:
         raise ValueError("no rows to evaluate")
     if regression:
