@@ -33,6 +33,18 @@ from scratchnet.train import RandomShift
 PAPER = {"logistic regression": 0.32, "MLP": 0.68, "GRU": 0.91, "CNN": 0.94, "human expert": 0.96}
 
 
+class Timer:
+    """Wall-clock and CPU seconds of a block: (wall, cpu). On a machine shared with other
+    work the wall time grows with the load; this process's CPU time (one thread) does not."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = (time.perf_counter() - self.wall, time.process_time() - self.cpu)
+
+
 def data():
     X, y = datasets.load("mnist1d")
     n = datasets.MNIST1D_TRAIN
@@ -46,10 +58,9 @@ def scratchnet_run(name, seed, split, epochs=None):
     if epochs is not None:
         settings["epochs"] = epochs
     model, fit = presets.build(settings, seed=seed)
-    t = time.perf_counter()
-    model.fit(X_train, y_train, **fit)
-    seconds = time.perf_counter() - t
-    return model.evaluate(X_test, y_test)["accuracy"], seconds
+    with Timer() as t:
+        model.fit(X_train, y_train, **fit)
+    return model.evaluate(X_test, y_test)["accuracy"], t.seconds
 
 
 # -- PyTorch: the same networks and recipes -------------------------------------------
@@ -126,10 +137,10 @@ class TorchRecipe:
 
 def torch_run(name, seed, split, epochs=None):
     run = TorchRecipe(name, seed, split, epochs)
-    t = time.perf_counter()
-    for _ in range(run.epochs):
-        run.epoch()
-    return run.accuracy(), time.perf_counter() - t
+    with Timer() as t:
+        for _ in range(run.epochs):
+            run.epoch()
+    return run.accuracy(), t.seconds
 
 
 # -- scikit-learn ---------------------------------------------------------------------
@@ -139,11 +150,10 @@ def sklearn_mlp(seed, split, epochs=None):
 
     X_train, y_train, X_test, y_test = split
     clf = MLPClassifier(hidden_layer_sizes=(256, 256), max_iter=epochs or 200, random_state=seed)
-    t = time.perf_counter()
-    with warnings.catch_warnings():
+    with Timer() as t, warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
-    return clf.score(X_test, y_test), time.perf_counter() - t
+    return clf.score(X_test, y_test), t.seconds
 
 
 def logistic_regression(seed, split, epochs=None):
@@ -151,9 +161,9 @@ def logistic_regression(seed, split, epochs=None):
 
     X_train, y_train, X_test, y_test = split
     clf = LogisticRegression(max_iter=1000, random_state=seed)
-    t = time.perf_counter()
-    clf.fit(X_train, y_train)
-    return clf.score(X_test, y_test), time.perf_counter() - t
+    with Timer() as t:
+        clf.fit(X_train, y_train)
+    return clf.score(X_test, y_test), t.seconds
 
 
 # -- the CNN's epoch: scratchnet against eager PyTorch --------------------------------
@@ -188,9 +198,10 @@ def run(seeds, epochs, rounds):
     for seed in seeds:
         for row, (fn, preset) in RUNS.items():  # interleaved: each seed runs every row
             args = (preset, seed, split) if preset else (seed, split)
-            acc, seconds = fn(*args, epochs=epochs)
-            results[row].append((acc, seconds))
-            print(f"seed {seed}  {row}: {acc:.4f} in {seconds:.1f} s", file=sys.stderr, flush=True)
+            acc, (wall, cpu) = fn(*args, epochs=epochs)
+            results[row].append((acc, wall, cpu))
+            print(f"seed {seed}  {row}: {acc:.4f} in {wall:.1f} s ({cpu:.1f} s CPU)",
+                  file=sys.stderr, flush=True)
     torch_epoch = TorchRecipe("mnist1d-cnn", 0, split)
     torch_epoch.epoch()
     times = race([ScratchnetEpoch(split), torch_epoch], rounds, "CNN epoch")
@@ -198,19 +209,24 @@ def run(seeds, epochs, rounds):
 
 
 def table(results) -> str:
-    lines = ["| model | test accuracy (mean ± std) | seconds per run (median) | paper |",
+    lines = ["| model | test accuracy (mean ± std) | seconds per run: wall (CPU), median | paper |",
              "|---|---|---|---|"]
     paper = {"logistic": PAPER["logistic regression"], "MLPClassifier": None,
              "scratchnet `mnist1d-mlp`": PAPER["MLP"], "scratchnet `mnist1d-cnn`": PAPER["CNN"]}
     for row, runs in results.items():
-        acc = np.array([a for a, _ in runs])
-        sec = np.median([s for _, s in runs])
+        acc = np.array([a for a, _, _ in runs])
+        wall, cpu = np.median([w for _, w, _ in runs]), np.median([c for _, _, c in runs])
         ref = next((v for k, v in paper.items() if row.startswith(k)), None)
-        lines.append(f"| {row} | {acc.mean():.4f} ± {acc.std():.4f} | {sec:.1f} | "
+        lines.append(f"| {row} | {acc.mean():.4f} ± {acc.std():.4f} | {wall:.1f} ({cpu:.1f}) | "
                      f"{'' if ref is None else f'{ref:.2f}'} |")
     lines += [f"| paper: GRU | | | {PAPER['GRU']:.2f} |",
               f"| paper: human expert | | | {PAPER['human expert']:.2f} |"]
     return "\n".join(lines)
+
+
+def per_seed(results) -> str:
+    return "; ".join(f"{row.split(' (')[0]}: " + ", ".join(f"{a:.3f}" for a, _, _ in runs)
+                     for row, runs in results.items())
 
 
 def section(results, times, n_seeds) -> str:
@@ -228,6 +244,8 @@ test rows.
 
 {table(results)}
 
+Per-seed accuracies: {per_seed(results)}.
+
 - `mnist1d-mlp`: {len(mlp['hidden'])} × {mlp['hidden'][0]} ReLU with batch norm and dropout
   {mlp['dropout']}, AdamW (lr {mlp['lr']}, weight decay {mlp['weight_decay']}), batch
   {mlp['batch_size']}, {mlp['epochs']} epochs on a cosine schedule, each training row shifted
@@ -242,7 +260,8 @@ CNN time per epoch (4,000 rows, batch 100, shifts included), interleaved rounds,
 scratchnet {ours * 1e3:.0f} ms, eager PyTorch {theirs * 1e3:.0f} ms: **{ours / theirs:.2f}×** PyTorch
 (target ≤ 1.5×).
 
-One BLAS thread, one PyTorch thread. Machine: {info['cpu']}, {info['cores']} cores; NumPy
+One BLAS thread, one PyTorch thread; CPU seconds are this process's (`time.process_time`),
+which other work on a shared machine does not inflate as it does the wall time. Machine: {info['cpu']}, {info['cores']} cores; NumPy
 {info['numpy']}, PyTorch {info['torch']}, scikit-learn {info['sklearn']}. Produced by
 `python benchmarks/mnist1d.py`.
 """
