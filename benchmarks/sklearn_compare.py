@@ -3,11 +3,13 @@
 The estimators are drop-ins, so the comparison is fair by construction: both get
 the same constructor arguments (the defaults plus the solver below, so the same
 max_iter, tol, n_iter_no_change, batch size, L2 alpha and learning rate), the same
-train/test split and the same standardised features, for seeds 0..29. Both initialise
-the weights by the same rule but each from its own random stream, and shuffle with
-its own stream, so single runs differ; from the same weights the two train alike
-(tests/test_sklearn.py checks it). Runs interleave (the order alternates per seed)
-on one BLAS thread; times are medians of the per-run ratios.
+train/test split and the same standardised features, for seeds 0..29. Both draw the
+initial weights, the shuffles and the validation split from random_state's stream in
+the same order, so a seed gives both the same start: SGD runs agree to rounding,
+Adam to ~1e-6 (eps added after the bias correction), L-BFGS follows the same
+objective from the same weights (tests/test_sklearn.py checks all three). Runs
+interleave (the order alternates per seed) on one BLAS thread; times are medians of
+the per-run ratios.
 
     python benchmarks/sklearn_compare.py            # a few minutes; rewrites the
                                                     # "## scikit-learn estimators" section
@@ -43,7 +45,7 @@ REGRESSION = {
     "diabetes": lambda: datasets.load_diabetes(return_X_y=True),
     "friedman1": lambda: datasets.make_friedman1(1000, noise=1.0, random_state=0),
 }
-SOLVERS = {"adam": {}, "sgd": {"solver": "sgd"}}
+SOLVERS = {"adam": {}, "sgd": {"solver": "sgd"}, "lbfgs": {"solver": "lbfgs"}}
 TITLE = "## scikit-learn estimators"
 
 
@@ -102,10 +104,11 @@ def section(rows, n_seeds) -> str:
         "shown), on the same splits and standardised features. Test score (accuracy, or R^2 on "
         f"standardised targets), mean over seeds 0..{n_seeds - 1}; diff = scratchnet - "
         "scikit-learn, paired by seed, +- its standard error; wins/losses count seeds. Epochs "
-        "and the fit-time ratio are medians; one BLAS thread, runs interleaved. Both initialise "
-        "by the same rule, each from its own random stream; from the same weights their SGD "
-        "steps agree to rounding (tests/test_sklearn.py), so the differences below are those "
-        "of the random streams.", "",
+        "(iterations for lbfgs) and the fit-time ratio are medians; one BLAS thread, runs "
+        "interleaved. A seed gives both the same initial weights, shuffles and validation "
+        "split: SGD runs agree to rounding, Adam to ~1e-6 and L-BFGS follows the same "
+        "objective from the same start (tests/test_sklearn.py), so differences below come "
+        "from rounding, amplified where training is chaotic.", "",
         f"Produced by `python benchmarks/sklearn_compare.py` on {platform.machine()}, "
         f"Python {platform.python_version()}, NumPy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}.", "",

@@ -64,6 +64,18 @@ class SoftmaxCrossEntropy:
             grad /= grad.shape[-2]
         return grad
 
+    def rows(self, logits: np.ndarray, targets: np.ndarray):
+        """Each row's loss and its gradient, before the reduction over rows:
+        (..., B) -log p_target and (..., B, C) probs - targets. ``forward`` is their
+        mean (or sum) over rows; sample weights are applied by the caller
+        (``engine.loss_and_grad``)."""
+        if self.label_smoothing or targets.ndim < logits.ndim:
+            targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_sum_exp = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        log_probs = shifted - log_sum_exp
+        return -np.sum(log_probs * targets, axis=-1), np.exp(log_probs) - targets
+
     def soft_targets(self, targets, n_classes, dtype):
         """Class indices (..., B) or one-hot (..., B, C) -> smoothed targets (..., B, C)."""
         if targets.ndim and targets.dtype.kind in "iu":
@@ -83,10 +95,13 @@ class BinaryCrossEntropy:
     forward(logits (..., B, 1), targets (..., B, 1) in [0, 1]) -> loss.
     Per element: max(z, 0) - z * y + log(1 + exp(-|z|)), which never takes exp of
     a large positive number nor log of 0. backward() -> (sigmoid(z) - y) / (B * K).
+    With K > 1 columns: K independent labels (multilabel). ``reduction="batchmean"``
+    (torch's name for it; scikit-learn's MLPClassifier convention) sums over the K
+    labels and averages over the B rows: backward() -> (sigmoid(z) - y) / B.
     """
 
     def __init__(self, reduction: str = "mean"):
-        self.reduction = check_reduction(reduction)
+        self.reduction = check_reduction(reduction, batchmean=True)
 
     def forward(self, logits, targets):
         z = logits
@@ -99,7 +114,17 @@ class BinaryCrossEntropy:
         grad = self.probs - self.targets
         if self.reduction == "mean":
             grad /= grad.shape[-2] * grad.shape[-1]
+        elif self.reduction == "batchmean":
+            grad /= grad.shape[-2]
         return grad
+
+    def rows(self, logits, targets):
+        """Each row's loss (..., B) and its gradient (..., B, K), before the reduction
+        over rows (see ``SoftmaxCrossEntropy.rows``)."""
+        z = logits
+        elementwise = np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z)))
+        per_output = 1 / z.shape[-1] if self.reduction == "mean" else 1
+        return elementwise.sum(axis=-1) * per_output, (sigmoid(z) - targets) * per_output
 
     def config(self):
         return {"type": "BinaryCrossEntropy", "reduction": self.reduction}
@@ -108,23 +133,86 @@ class BinaryCrossEntropy:
 class MeanSquaredError:
     """Squared error (torch's ``MSELoss``): forward(outputs (..., B, K),
     targets (..., B, K)) -> mean (or sum) of (outputs - targets)^2 over B and K.
-    backward() -> 2 (outputs - targets) / (B * K)."""
+    backward() -> 2 (outputs - targets) / (B * K).
 
-    def __init__(self, reduction: str = "mean"):
-        self.reduction = check_reduction(reduction)
+    scikit-learn's MLPRegressor convention is ``half=True, reduction="batchmean"``:
+    the half squared error 0.5 (outputs - targets)^2, summed over the K outputs and
+    averaged over the B rows, whose gradient is (outputs - targets) / B.
+    """
+
+    def __init__(self, reduction: str = "mean", half: bool = False):
+        self.reduction = check_reduction(reduction, batchmean=True)
+        self.half = bool(half)
 
     def forward(self, outputs, targets):
         self.diff = outputs - targets
-        return _reduce(self.diff * self.diff, self.reduction)
+        squared = self.diff * self.diff
+        return _reduce(0.5 * squared if self.half else squared, self.reduction)
 
     def backward(self):
-        grad = 2 * self.diff
+        grad = self.diff.copy() if self.half else 2 * self.diff
         if self.reduction == "mean":
             grad /= grad.shape[-2] * grad.shape[-1]
+        elif self.reduction == "batchmean":
+            grad /= grad.shape[-2]
         return grad
 
+    def rows(self, outputs, targets):
+        """Each row's loss (..., B) and its gradient (..., B, K), before the reduction
+        over rows (see ``SoftmaxCrossEntropy.rows``)."""
+        diff = outputs - targets
+        scale = (0.5 if self.half else 1.0) / (diff.shape[-1] if self.reduction == "mean" else 1)
+        return scale * np.sum(diff * diff, axis=-1), (2 * scale) * diff
+
     def config(self):
-        return {"type": "MeanSquaredError", "reduction": self.reduction}
+        half = {"half": True} if self.half else {}  # absent when off: older configs stay as they were
+        return {"type": "MeanSquaredError", "reduction": self.reduction} | half
+
+
+class PoissonDeviance:
+    """Half the Poisson deviance with a log link, scikit-learn's
+    ``MLPRegressor(loss="poisson")``: the prediction is mu = exp(z) for the last
+    layer's output z, and per element
+
+        loss = y log(y / mu) - y + mu   (0 log 0 = 0),   dloss/dz = mu - y,
+
+    for counts or rates y >= 0. forward(z (..., B, K), y (..., B, K)) -> the loss
+    averaged over B and K ("mean"), summed over K and averaged over B
+    ("batchmean", scikit-learn's), or summed ("sum"). Not a ``LOSSES`` name yet:
+    ``Sequential`` treats only "mse" as regression.
+    """
+
+    def __init__(self, reduction: str = "mean"):
+        self.reduction = check_reduction(reduction, batchmean=True)
+
+    @staticmethod
+    def _elementwise(z, y):
+        mu = np.exp(z)
+        log_y = np.log(np.where(y > 0, y, 1))  # y log y = 0 at y = 0
+        return y * (log_y - z) - y + mu, mu
+
+    def forward(self, z, y):
+        elementwise, mu = self._elementwise(z, y)
+        self.grad = mu - y
+        return _reduce(elementwise, self.reduction)
+
+    def backward(self):
+        grad = self.grad
+        if self.reduction == "mean":
+            grad = grad / (grad.shape[-2] * grad.shape[-1])
+        elif self.reduction == "batchmean":
+            grad = grad / grad.shape[-2]
+        return grad
+
+    def rows(self, z, y):
+        """Each row's loss (..., B) and its gradient (..., B, K), before the reduction
+        over rows (see ``SoftmaxCrossEntropy.rows``)."""
+        elementwise, mu = self._elementwise(z, y)
+        per_output = 1 / z.shape[-1] if self.reduction == "mean" else 1
+        return elementwise.sum(axis=-1) * per_output, (mu - y) * per_output
+
+    def config(self):
+        return {"type": "PoissonDeviance", "reduction": self.reduction}
 
 
 def row_max(a: np.ndarray) -> np.ndarray:
@@ -140,15 +228,20 @@ def row_sum(a: np.ndarray) -> np.ndarray:
     return np.matmul(a, np.ones((a.shape[-1], 1), a.dtype))
 
 
-def check_reduction(reduction):
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+def check_reduction(reduction, batchmean=False):
+    """'mean' or 'sum'; also 'batchmean' (sum over outputs, mean over rows) where allowed."""
+    valid = ("mean", "sum", "batchmean") if batchmean else ("mean", "sum")
+    if reduction not in valid:
+        raise ValueError(f"reduction must be {' or '.join(map(repr, valid))}, got {reduction!r}")
     return reduction
 
 
 def _reduce(elementwise, reduction):
-    """Sum (or mean) over the batch and output axes, keeping a model axis."""
+    """Sum (or mean) over the batch and output axes, keeping a model axis;
+    "batchmean" divides the sum by the batch size only."""
     total = elementwise.sum(axis=(-2, -1))
+    if reduction == "batchmean":
+        return total / elementwise.shape[-2]
     return total / (elementwise.shape[-2] * elementwise.shape[-1]) if reduction == "mean" else total
 
 
