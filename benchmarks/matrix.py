@@ -4,6 +4,7 @@ surface, each cell a ratio of medians against a peer measured in the same run.
     python benchmarks/matrix.py --quick          # a representative subset, under 2 minutes
     python benchmarks/matrix.py                  # every cell, under 30 minutes
     python benchmarks/matrix.py --only 'M-float32|csv' --no-docs
+    python benchmarks/matrix.py --quick --code 01cf38b   # the same cells on an older scratchnet
     python benchmarks/matrix.py --render benchmarks/results/matrix-....json   # docs from saved numbers
 
 Cells (``--list`` prints their names; ``--only`` takes a regular expression on them):
@@ -40,6 +41,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,11 +100,14 @@ MLP_KEYS = ("activation", "optimizer", "loss", "dropout", "batchnorm", "weight_d
 
 
 def cell_names() -> list[str]:
-    names = [f"train-{size}-{dtype}-{factor}" for size in ("S", "M") for dtype in ("float32", "float64")
-             for factor in FACTORS]
-    names += [f"train-L-float32-{factor}" for factor in L_FACTORS]
-    return names + ["infer-predict_proba", "memory-train-L", "csv-read", "sklearn-fit-digits",
-                    "sklearn-fit-moons"]
+    """Every cell, in the order a run measures them: a run stopped early (its results
+    are saved after every cell) has L and M, where most of the work is, first."""
+    def train(size, dtype):
+        return [f"train-{size}-{dtype}-{f}" for f in (L_FACTORS if size == "L" else FACTORS)]
+
+    return (train("L", "float32") + train("M", "float32") + train("M", "float64")
+            + ["infer-predict_proba", "memory-train-L", "csv-read", "sklearn-fit-digits",
+               "sklearn-fit-moons"] + train("S", "float64") + train("S", "float32"))
 
 
 def size_data(size: str, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -345,8 +350,11 @@ def child(job: dict) -> dict:
     raise ValueError(f"unknown child cell {job['cell']!r}")
 
 
+CHILD_SCRIPT = Path(__file__).resolve()  # measure() points it at a copy taken at its start
+
+
 def in_child(job: dict) -> dict:
-    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(job)],
+    res = subprocess.run([sys.executable, str(CHILD_SCRIPT), "--child", json.dumps(job)],
                          capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
         raise RuntimeError(f"{job['cell']}/{job['kind']} child failed:\n{res.stderr[-3000:]}")
@@ -434,23 +442,32 @@ def sklearn_cell(name: str, seeds: int) -> dict:
 
 
 # -- running ------------------------------------------------------------------------
-def measure(names: list[str], quick: bool) -> dict:
+def measure(names: list[str], quick: bool, save=None) -> dict:
+    """Measure the cells ``names``; ``save(res)`` is called after every cell (the
+    results so far, "complete": False until the last), so a stopped run keeps them."""
     started = time.time()
     res = {"machine": machine(), "quick": quick, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "code": code_state(), "load_start": os.getloadavg(), "cells": {}}
+           "code": code_state(), "load_start": os.getloadavg(), "cells": {}, "complete": False}
     cache = {}
+    global CHILD_SCRIPT
     with tempfile.TemporaryDirectory() as tmp:
+        # children run a copy of this script as it was at the start: an edit during a
+        # long run cannot change (or break) what its later children do
+        os.mkdir(os.path.join(tmp, "code"))
+        for name in ("matrix.py", "common.py", "report.py"):
+            shutil.copy(HERE / name, os.path.join(tmp, "code", name))
+        CHILD_SCRIPT = Path(tmp, "code", "matrix.py")
         for name in names:
             t = time.time()
             try:
                 if name.startswith("train-"):
                     cell = training_cell(name, quick, cache)
                 elif name == "infer-predict_proba":
-                    cell = inference_cell(INFER_ROWS, 1 if quick else 3, not quick, tmp)
+                    cell = inference_cell(INFER_ROWS, 1 if quick else 2, not quick, tmp)
                 elif name == "memory-train-L":
-                    cell = memory_cell(SIZES["L"]["rows"] if quick else 100_000, 1 if quick else 3)
+                    cell = memory_cell(SIZES["L"]["rows"] if quick else 100_000, 1 if quick else 2)
                 elif name == "csv-read":
-                    cell = csv_cell(200_000 if quick else 1_000_000, 1 if quick else 3, tmp)
+                    cell = csv_cell(200_000 if quick else 1_000_000, 1 if quick else 2, tmp)
                 elif name.startswith("sklearn-fit-"):
                     cell = sklearn_cell(name, 1 if quick else 3)
                 else:
@@ -460,8 +477,12 @@ def measure(names: list[str], quick: bool) -> dict:
             cell["wall_s"] = time.time() - t
             res["cells"][name] = cell
             print(f"{name}: {summary(name, cell)} ({cell['wall_s']:.1f} s)", file=sys.stderr)
-    res["load_end"] = os.getloadavg()
-    res["wall_s"] = time.time() - started
+            res["load_end"], res["wall_s"] = os.getloadavg(), time.time() - started
+            if save is not None:
+                save(res)
+    res["complete"] = True
+    if save is not None:
+        save(res)
     return res
 
 
@@ -476,8 +497,9 @@ def code_state() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     path = Path(scratchnet.__file__).resolve().parent
-    if path != ROOT / "src" / "scratchnet":  # e.g. an older tree on PYTHONPATH, for a "before"
-        return {"scratchnet": str(path), "commit": None, "src_changed": []}
+    if path != ROOT / "src" / "scratchnet":  # --code's tree (or another on PYTHONPATH)
+        return {"scratchnet": str(path), "commit": os.environ.get("MATRIX_CODE_COMMIT"),
+                "src_changed": []}
     return {"scratchnet": str(path), "commit": git("rev-parse", "--short", "HEAD"),
             "src_changed": git("status", "--porcelain", "--", "src").splitlines()}
 
@@ -522,7 +544,9 @@ def fmt_time(seconds: float, unit: str) -> str:
     return f"{seconds * {'µs': 1e6, 'ms': 1e3, 's': 1}[unit]:.3g}"
 
 
-def report(res: dict) -> str:
+def report(res: dict, before: dict | None = None) -> str:
+    """The docs section of a run; with ``before`` (an earlier run's results), each
+    training cell that both measured also shows the earlier ratios."""
     info, cells = res["machine"], res["cells"]
     torch_threads = re.search(r"default (\d+) threads", info.get("torch") or "")
     tt = torch_threads.group(1) if torch_threads else "default"
@@ -530,9 +554,13 @@ def report(res: dict) -> str:
     lines = [f"## {TITLE}", "",
              f"Measured by `python benchmarks/matrix.py{' --quick' if res['quick'] else ''}` on "
              f"{res['date']} in {res['wall_s'] / 60:.1f} minutes (raw numbers: "
-             f"`benchmarks/results/{res.get('file', '…')}`), "
+             f"`benchmarks/results/{res.get('file', '…')}`"
+             + "".join(f" and `benchmarks/results/{f}`" for f in res.get("also", []))
+             + (", whose cells replace the first run's failed ones" if res.get("also") else "") + "), "
              + (f"scratchnet at commit {code['commit']}" if code.get("commit")
                 else f"scratchnet from `{code.get('scratchnet')}`")
+             + (" (exported by `--code`)" if code.get("commit") and code.get("scratchnet", "").find(
+                 str(ROOT)) != 0 else "")
              + (f" with uncommitted changes in {len(code['src_changed'])} file(s) of src/"
                 if code.get("src_changed") else "") + ". "
              "Every number is a median over interleaved rounds, every ratio a ratio of medians "
@@ -543,12 +571,16 @@ def report(res: dict) -> str:
              f"- NumPy {info['numpy']} (BLAS: {info['numpy_blas']}); scikit-learn {info['sklearn']}; "
              f"PyTorch {info['torch']}",
              "- thread pools (threadpoolctl): " + "; ".join(info["threadpools"]), ""]
+    if not res.get("complete", True):
+        lines += [f"**This run stopped early**, after {len(cells)} cells: the tables hold those.", ""]
     errors = [f"- `{name}`: {c['error']}" for name, c in cells.items() if c["kind"] == "error"]
     for size, unit in (("S", "µs"), ("M", "ms"), ("L", "ms")):
         rows = {n: c for n, c in cells.items() if c["kind"] == "train" and c["size"] == size}
         if rows:
-            lines += training_table(size, unit, rows, tt)
+            lines += training_table(size, unit, rows, tt, before)
     lines += other_tables(cells)
+    if before is not None:
+        lines += before_lines(before)
     if errors:
         lines += ["### Cells that failed", "", *errors, ""]
     return "\n".join(lines)
@@ -558,7 +590,7 @@ def fmt_load(load) -> str:
     return ", ".join(f"{x:.2f}" for x in load)
 
 
-def training_table(size, unit, rows, tt) -> list[str]:
+def training_table(size, unit, rows, tt, before=None) -> list[str]:
     s = SIZES[size]
     arch = "-".join(str(n) for n in (s["features"], *s["hidden"], "C"))
     any_cell = next(iter(rows.values()))
@@ -580,6 +612,10 @@ def training_table(size, unit, rows, tt) -> list[str]:
     if size == "L":
         head += " floor | scratchnet / floor | met | floor, 1 thread | ratio | met |"
         rule += "---:|---:|---|---:|---:|---|"
+    earlier = {} if before is None else {n: c for n, c in before["cells"].items() if c["kind"] == "train"}
+    if earlier:
+        head += " before: ratio, 1 thread |"
+        rule += "---:|"
     lines += [head, rule]
     met = met1 = floor_met = 0
     for c in rows.values():
@@ -599,10 +635,35 @@ def training_table(size, unit, rows, tt) -> list[str]:
             floor_met += fok
             line += (f" {fmt_time(t['floor'], unit)} | {r['vs_floor']:.2f} | {verdict(fok)} | "
                      f"{fmt_time(t['floor1'], unit)} | {r['vs_floor1']:.2f} | {verdict(fok1)} |")
+        if earlier:
+            old = earlier.get(f"train-{size}-{c['dtype']}-{c['factor']}")
+            if old is None:
+                line += " |"
+            else:
+                r_old = train_ratios(old)
+                line += f" {r_old['vs_torch']:.2f}, {r_old['vs_torch1']:.2f} |"
         lines.append(line)
     lines += ["", f"Target met in {met} of {len(rows)} {size} cells at default threads, {met1} at one thread"
               + (f"; the floor target (default threads) in {floor_met}" if size == "L" else "") + ".", ""]
     return lines
+
+
+def before_lines(before: dict) -> list[str]:
+    """What the earlier run measured outside the training tables."""
+    code = before.get("code", {})
+    what = f"commit {code['commit']}" if code.get("commit") else f"`{code.get('scratchnet')}`"
+    files = " and ".join(f"`benchmarks/results/{f}`" for f in [before.get("file"), *before.get("also", [])])
+    lines = [f"### Before: {files}", "",
+             f"The \"before\" columns above come from that run ({before['date']}, scratchnet from "
+             f"{what}{', --quick' if before.get('quick') else ''}); it measured besides:", ""]
+    for name, c in before["cells"].items():
+        if c["kind"] in ("infer", "csv", "memory"):
+            parts = [f"{k} {med([r['seconds'] for r in v]):.3g} s, +{med([r['peak_mib'] for r in v]):.0f} MiB"
+                     for k, v in c["runs"].items()]
+            lines.append(f"- `{name}` ({c['rows']:,} rows): " + "; ".join(parts))
+        elif c["kind"] == "sklearn":
+            lines.append(f"- `{name}`: fit time {sklearn_ratio(c):.2f}× scikit-learn's")
+    return lines + [""]
 
 
 def verdict(ok: bool) -> str:
@@ -703,6 +764,45 @@ def select(pattern: str | None, quick: bool) -> list[str]:
     return chosen
 
 
+def merge(runs: list[dict]) -> dict:
+    """The first run, with every measured cell of the later runs added or replacing its own."""
+    res = dict(runs[0], cells=dict(runs[0]["cells"]))
+    for later in runs[1:]:
+        if later.get("code") != res.get("code") or later.get("quick") != res.get("quick"):
+            raise ValueError(f"{later.get('file')} measured other code or another mode than "
+                             f"{res.get('file')}: not one matrix")
+        res["cells"].update({n: c for n, c in later["cells"].items() if c["kind"] != "error"})
+        res["also"] = res.get("also", []) + [later.get("file")]
+        res["load_end"] = later["load_end"]
+    return res
+
+
+def run_commit(commit: str, argv: list[str]) -> None:
+    """Run this script again with ``commit``'s src/ first on the path (and so in
+    every child process): the benchmark is today's, the library that commit's."""
+    rev = subprocess.run(["git", "rev-parse", "--short", "--verify", commit + "^{commit}"], cwd=ROOT,
+                         capture_output=True, text=True)
+    if rev.returncode != 0:
+        raise ValueError(f"--code {commit!r} is not a commit of {ROOT}")
+    rest, skip = [], False
+    for a in argv:  # drop --code COMMIT / --code=COMMIT
+        if skip or a.startswith("--code="):
+            skip = False
+            continue
+        skip = a == "--code"
+        if not skip:
+            rest.append(a)
+    with tempfile.TemporaryDirectory(prefix=f"matrix-{rev.stdout.strip()}-") as tmp:
+        archive = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [os.path.join(tmp, "src")] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+            MATRIX_CODE_COMMIT=rev.stdout.strip())
+        raise SystemExit(subprocess.run([sys.executable, str(Path(__file__).resolve()), *rest],
+                                        env=env).returncode)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -711,12 +811,23 @@ def main(argv=None):
                    "regular expression (e.g. 'train-M-float32', 'gelu|adam', 'csv')")
     p.add_argument("--list", action="store_true", help="print the cell names and exit")
     p.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
-    p.add_argument("--render", metavar="JSON", help="measure nothing: write the table from a saved result")
+    p.add_argument("--render", metavar="JSON", nargs="+", help="measure nothing: write the table "
+                   "from saved results (with several files, the later ones' cells are added, or "
+                   "replace the earlier ones': e.g. cells re-run after a failure)")
+    p.add_argument("--before", metavar="JSON", nargs="+", help="an earlier run's results (several "
+                   "files: merged as for --render), shown beside this one's")
+    p.add_argument("--code", metavar="COMMIT", help="measure the scratchnet of this commit "
+                   "(its src/ exported to a temporary folder), e.g. a 'before' to compare with")
     p.add_argument("--child", metavar="JOB", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
+    if args.code:
+        try:
+            return run_commit(args.code, list(argv if argv is not None else sys.argv[1:]))
+        except ValueError as e:
+            p.error(str(e))
     try:
         names = select(args.only, args.quick)
     except ValueError as e:
@@ -724,16 +835,28 @@ def main(argv=None):
     if args.list:
         print("\n".join(names))
         return
-    if args.render:
-        res = json.loads(Path(args.render).read_text())
-    else:
-        res = measure(names, args.quick)
+    for given in (args.render or []) + (args.before or []):
+        if not Path(given).is_file():
+            p.error(f"no such results file: {given}")
+    try:
+        before = merge([json.loads(Path(f).read_text()) for f in args.before]) if args.before else None
+        res = merge([json.loads(Path(f).read_text()) for f in args.render]) if args.render else None
+    except ValueError as e:
+        p.error(str(e))
+    if res is None:
         RESULTS.mkdir(exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        res["file"] = f"matrix-{stamp}{'-quick' if args.quick else ''}.json"
-        (RESULTS / res["file"]).write_text(json.dumps(res, indent=1))
-        print(f"wrote benchmarks/results/{res['file']}", file=sys.stderr)
-    text = report(res)
+        file = f"matrix-{stamp}{'-quick' if args.quick else ''}.json"
+
+        def save(res):
+            from scratchnet.io import atomic_write
+
+            res["file"] = file
+            atomic_write(RESULTS / file, lambda f: f.write(json.dumps(res, indent=1)), mode="w")
+
+        res = measure(names, args.quick, save)
+        print(f"wrote benchmarks/results/{file}", file=sys.stderr)
+    text = report(res, before)
     print(text)
     if not args.no_docs:
         write_section(TITLE, text)
