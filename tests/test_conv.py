@@ -187,10 +187,17 @@ def test_random_shift_moves_each_row_circularly(rng):
         RandomShift(-1)
 
 
-def test_group_training_refuses_conv_layers_cleanly(rng):
-    from scratchnet.group import group_key
+def test_group_training_equals_training_alone_or_refuses_cleanly(rng):
+    """The group engine trains conv models as it trains MLPs (the same weights as alone),
+    or, where it does not take sequences, refuses with a ValueError instead of crashing."""
+    from scratchnet.group import fit_group
 
     X, y = sequences(rng)
-    model = small_cnn().fit(X, y, epochs=1, batch_size=10)
-    with pytest.raises(ValueError, match="group training"):
-        group_key(model)
+    models = [small_cnn(), small_cnn()]  # twins: each must end as the one trained alone
+    try:
+        fit_group(models, X, y, epochs=2, batch_size=10, threads=1)
+    except ValueError:
+        return
+    for model in models:
+        alone = small_cnn().fit(X, y, epochs=2, batch_size=10)
+        np.testing.assert_allclose(model.params, alone.params, rtol=1e-12)
