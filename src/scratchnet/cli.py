@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = _command(sub, "sweep", "train many models over a grid or random search (moons)",
                      cmd_sweep, epilog=SWEEP_EXAMPLES)
-    sweep.add_argument("--preset", choices=sorted(presets.PRESETS), default="default",
+    sweep.add_argument("--preset", choices=sorted(presets.MLP_PRESETS), default="default",
                        help="base settings (default: %(default)s); 'seed' is the tutorial's")
     for flag, help_text in [
             ("--hidden", "hidden sizes: 3:40 is 3..39 (3:40:2 steps by 2), 64,32 is two layers"),

@@ -58,6 +58,8 @@ SEQUENTIAL_KEYS = tuple(p for p in inspect.signature(Sequential.__init__).parame
 FIT_KEYS = ("epochs", "batch_size")  # fit(**...)
 RECIPE_KEYS = ("layers", "schedule", "augment", "data")  # what build() turns into objects
 SCHEDULES = ("cosine",)
+# presets that are plain MLP settings (what sweeps and trials take)
+MLP_PRESETS = tuple(name for name, s in PRESETS.items() if not set(s) & set(RECIPE_KEYS))
 
 
 def get(name: str) -> dict:
