@@ -204,6 +204,8 @@ def test_explain_step_and_downloads(page, tmp_path):
                  f"Gradient of {target}", "The update"):
         assert part in text, part
     assert page.get_attribute("#explain-output .eq a", "href").startswith("/math#eq-")
+    page.locator("#explain-panel").scroll_into_view_if_needed()
+    shot(page, "playground-explain.png")
     with page.expect_download() as info:
         page.click("#download-model")
     path = tmp_path / "model.npz"

@@ -62,6 +62,7 @@ class Connection:
         self.sent_version = None
         self.sent_history = 0
         self.send_lock = asyncio.Lock()
+        self.closed = False
 
     async def run(self):
         await self.ws.accept()
@@ -77,6 +78,7 @@ class Connection:
         except WebSocketDisconnect:
             pass
         finally:
+            self.closed = True
             self.playing = False
             player.cancel()
             self.sessions.pop(self.token, None)
@@ -170,6 +172,16 @@ class Connection:
     async def player(self):
         """Train while playing: one epoch at a time (so a button never waits for more),
         epochs-per-frame epochs per iteration, a frame after each if the page is ready."""
+        try:
+            await self._play()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the tab went away mid-send, or a bug: stop this tab's training only
+            if not self.closed:
+                log.exception("playground training loop failed")
+            self.playing = False
+
+    async def _play(self):
         while True:
             await self.wake.wait()
             started = time.perf_counter()

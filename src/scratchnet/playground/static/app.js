@@ -132,6 +132,14 @@ function onState(st) {
 
 // -- frames ------------------------------------------------------------------------------------
 function onFrame(buf) {
+  const t0 = performance.now();
+  drawFrame(buf);
+  pg.scriptMs = (pg.scriptMs || 0) + performance.now() - t0;  // script time, for the benchmark
+  // the next frame only once this one is on screen: frames are dropped, never queued
+  requestAnimationFrame(() => { if (pg.ws.readyState === 1) pg.ws.send('{"type":"ack"}'); });
+}
+
+function drawFrame(buf) {
   const view = new DataView(buf);
   const n = view.getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, n)));
@@ -163,8 +171,6 @@ function onFrame(buf) {
   drawChart();
   drawConfusion(header.confusion);
   if (header.diverged) showError(header.diverged, true);
-  // the next frame only once this one is on screen: frames are dropped, never queued
-  requestAnimationFrame(() => { if (pg.ws.readyState === 1) pg.ws.send('{"type":"ack"}'); });
 }
 
 function setNumber(id, v, digits) { $(id).textContent = (v === null || v === undefined) ? "" : v.toFixed(digits); }
@@ -175,30 +181,34 @@ function classColor(probs, k, C) {  // blend of class colours by probability
   return [r, g, b];
 }
 
+// colour look-up tables (RGBA packed as little-endian uint32): drawing is table look-ups
+const pack = (rgb) => (255 << 24) | (Math.round(rgb[2]) << 16) | (Math.round(rgb[1]) << 8) | Math.round(rgb[0]);
+const LUT_DIVERGING = new Uint32Array(256).map((_, v) => pack(diverging((v - 127.5) / 127.5)));
+const LUT_OUTPUT2 = new Uint32Array(256).map((_, v) => pack(diverging((v / 255) * 2 - 1, 0.75)));
+const LUT_OUTPUT2_DISC = new Uint32Array(256).map((_, v) => pack(diverging(v > 127 ? 0.75 : -0.75)));
+const LUT_VALUE_DISC = new Uint32Array(256).map((_, v) => pack(diverging(Math.round((v / 255) * 4) / 2 - 1)));
+
 function drawOutput() {
   const st = pg.state, data = pg.output;
   if (!st || !data) return;
-  const size = st.output_size, C = pg.channels;
+  const size = st.output_size, C = pg.channels, n = size * size;
   const ctx = $("output").getContext("2d");
   const img = ctx.createImageData(size, size);
+  const px = new Uint32Array(img.data.buffer);
   const disc = $("discretize").checked;
-  for (let k = 0; k < size * size; k++) {
-    let rgb;
-    if (st.task === "regression") {
-      let v = data[k] / 255;
-      if (disc) v = Math.round(v * 4) / 4;
-      rgb = diverging(v * 2 - 1);
-    } else if (C === 2) {
-      let p = data[k * 2 + 1] / 255;
-      if (disc) p = p > 0.5 ? 1 : 0;
-      rgb = diverging(p * 2 - 1, 0.75);
-    } else {
+  if (st.task === "regression") {
+    const lut = disc ? LUT_VALUE_DISC : LUT_DIVERGING;
+    for (let k = 0; k < n; k++) px[k] = lut[data[k]];
+  } else if (C === 2) {
+    const lut = disc ? LUT_OUTPUT2_DISC : LUT_OUTPUT2;
+    for (let k = 0; k < n; k++) px[k] = lut[data[2 * k + 1]];
+  } else {
+    for (let k = 0; k < n; k++) {
       let best = 0;
       for (let c = 1; c < C; c++) if (data[k * C + c] > data[k * C + best]) best = c;
       const conf = disc ? 1 : (data[k * C + best] / 255 - 1 / C) / (1 - 1 / C);
-      rgb = mix(PALETTE[best], [255, 255, 255], 0.25 + 0.75 * (1 - conf) * 0.9);
+      px[k] = pack(mix(PALETTE[best], [255, 255, 255], 0.25 + 0.675 * (1 - conf)));
     }
-    img.data[4 * k] = rgb[0]; img.data[4 * k + 1] = rgb[1]; img.data[4 * k + 2] = rgb[2]; img.data[4 * k + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
 }
@@ -355,6 +365,7 @@ function buildNetwork(st) {
   });
   svg.innerHTML = "";
   pg.links = [];
+  pg.linksDirty = true;  // new lines: drawn at the next frame whatever the throttle
   const NS = "http://www.w3.org/2000/svg";
   for (let li = 0; li < cols - 1; li++) {
     for (let i = 0; i < widths[li]; i++) {
@@ -364,6 +375,7 @@ function buildNetwork(st) {
         line.setAttribute("x1", a.x + size / 2); line.setAttribute("y1", a.y);
         line.setAttribute("x2", b.x - (li + 1 === cols - 1 ? 5 : size / 2)); line.setAttribute("y2", b.y);
         line.dataset.layer = li; line.dataset.i = i; line.dataset.j = j;
+        line.li = li; line.i = i; line.j = j;
         svg.appendChild(line);
         pg.links.push(line);
       }
@@ -385,27 +397,29 @@ function drawNeurons() {
 
 function paintNeuron(ctx, values, n) {
   const img = ctx.createImageData(n, n);
-  for (let k = 0; k < n * n; k++) {
-    const rgb = diverging((values[k] - 127.5) / 127.5);
-    img.data[4 * k] = rgb[0]; img.data[4 * k + 1] = rgb[1]; img.data[4 * k + 2] = rgb[2]; img.data[4 * k + 3] = 255;
-  }
+  const px = new Uint32Array(img.data.buffer);
+  for (let k = 0; k < n * n; k++) px[k] = LUT_DIVERGING[values[k]];
   ctx.putImageData(img, 0, 0);
 }
 
 function drawLinks() {
   if (!pg.links || !pg.weights.length) return;
-  const many = pg.links.length > 1500;
-  if (many && pg.frames % 5 !== 0) return;  // thousands of SVG lines: redraw every 5th frame
+  // links change slowly and repainting the SVG costs the browser more than the rest of a
+  // frame: every 4th frame (every 8th with thousands of lines), and only changed lines
+  if (pg.playing && !pg.linksDirty && pg.frames % (pg.links.length > 1500 ? 8 : 4) !== 1) return;
+  pg.linksDirty = false;
   const widths = pg.state.widths;
   let maxAbs = 1e-9;
-  for (const w of pg.weights) for (const v of w.W) maxAbs = Math.max(maxAbs, Math.abs(v));
+  for (const w of pg.weights) for (let k = 0; k < w.W.length; k++) { const a = Math.abs(w.W[k]); if (a > maxAbs) maxAbs = a; }
   for (const line of pg.links) {
-    const li = +line.dataset.layer, i = +line.dataset.i, j = +line.dataset.j;
-    const w = pg.weights[li] ? pg.weights[li].W[i * widths[li + 1] + j] : 0;
-    const t = Math.abs(w) / maxAbs;
+    const w = pg.weights[line.li] ? pg.weights[line.li].W[line.i * widths[line.li + 1] + line.j] : 0;
+    const t = Math.round(Math.abs(w) / maxAbs * 20);  // 21 looks: only changed lines are touched
+    const look = w >= 0 ? t : -1 - t;
+    if (line.look === look) continue;
+    line.look = look;
     line.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
-    line.setAttribute("stroke-width", (0.3 + 3.2 * t).toFixed(2));
-    line.setAttribute("stroke-opacity", (0.15 + 0.75 * t).toFixed(2));
+    line.setAttribute("stroke-width", (0.3 + 0.16 * t).toFixed(2));
+    line.setAttribute("stroke-opacity", (0.15 + 0.0375 * t).toFixed(2));
   }
   drawFeatureThumbs();
 }
@@ -503,9 +517,9 @@ function showExplain(msg) {
 function drawChart() {
   const cv = $("chart"), ctx = cv.getContext("2d"), h = pg.history;
   ctx.clearRect(0, 0, cv.width, cv.height);
-  const vals = [...h.loss, ...h.val_loss].filter((v) => v !== null && isFinite(v));
-  if (h.epoch.length < 2 || !vals.length) return;
-  const max = Math.max(...vals), min = Math.min(0, ...vals);
+  let max = -Infinity, min = 0;
+  for (const series of [h.loss, h.val_loss]) for (const v of series) if (v !== null && isFinite(v)) { if (v > max) max = v; if (v < min) min = v; }
+  if (h.epoch.length < 2 || max === -Infinity) return;
   const last = h.epoch[h.epoch.length - 1], first = h.epoch[0];
   const X = (e) => 4 + (e - first) / Math.max(1, last - first) * (cv.width - 8);
   const Y = (v) => cv.height - 14 - (v - min) / (max - min || 1) * (cv.height - 22);
@@ -519,7 +533,9 @@ function drawChart() {
 }
 
 function drawConfusion(m) {
-  const box = $("confusion");
+  const box = $("confusion"), key = JSON.stringify(m);
+  if (key === pg.confusionKey) return;  // rebuilding the table costs a layout: only on change
+  pg.confusionKey = key;
   if (!m) { box.innerHTML = ""; return; }
   const classes = pg.state.classes || [];
   let html = "<table><tr><th>true \\ predicted</th>" + classes.map((c) => `<th>${c}</th>`).join("") + "</tr>";
