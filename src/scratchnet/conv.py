@@ -88,7 +88,7 @@ def _conv_backward(grad_out, cols, W, grad_W, grad_b, x_shape, stride, padding):
     # g[b * L_out + t, o] = grad_out[b, o, t]
     g = grad_out.swapaxes(-1, -2).reshape(*lead, -1, C_out)
     # grad_W[o, (c, k)] = sum_{b, t} g[(b, t), o] cols[(b, t), (c, k)] = (g^T cols)[o, (c, k)]
-    np.matmul(g.swapaxes(-1, -2), cols, out=grad_W.reshape(*lead, C_out, C_in * K))
+    grad_W[...] = np.matmul(g.swapaxes(-1, -2), cols).reshape(grad_W.shape)
     np.sum(grad_out, axis=(-3, -1), out=grad_b)  # over batch and positions
     if x_shape is None:
         return None
