@@ -501,3 +501,49 @@ def test_a_built_wheel_holds_the_page_and_the_math(tmp_path):
             assert f"scratchnet/playground/static/{f}" in names, f
         math = z.read("scratchnet/playground/static/math.md").decode()
     assert math == (ROOT / "docs" / "math.md").read_text()
+
+
+def test_early_stopping_pauses_when_the_test_loss_stops_improving(monkeypatch):
+    s = Session({**SMALL, "early_stopping": 2})
+    losses = iter([0.5, 0.4, 0.45, 0.46, 0.47])
+    real = s.evaluate
+    monkeypatch.setattr(s, "evaluate", lambda: {**real(), "test_loss": next(losses)})
+    assert s.train(1) and s.train(1) and s.train(1)
+    assert not s.train(1)  # two epochs without beating 0.4
+    assert "Early stopping" in s.stopped_early and "epoch 2" in s.stopped_early
+
+
+def test_cli_without_the_extra_names_the_pip_command(monkeypatch, capsys):
+    from scratchnet.cli import main
+
+    monkeypatch.setitem(sys.modules, "starlette", None)  # as if not installed
+    assert main(["playground", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'scratchnet[playground]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_warns_before_listening_beyond_this_machine(monkeypatch, capsys):
+    require("starlette")
+    from scratchnet.cli import main
+    from scratchnet.playground import server
+
+    calls = []
+    monkeypatch.setattr(server, "serve", lambda host, port, open_browser, on_url: calls.append(
+        (host, port, open_browser)) or "http://x/")
+    assert main(["playground", "--host", "0.0.0.0", "--port", "8765", "--no-browser"]) == 0
+    assert calls == [("0.0.0.0", 8765, False)] and "warning" in capsys.readouterr().err
+    assert main(["playground", "--no-browser"]) == 0
+    assert calls[-1] == ("127.0.0.1", 0, False) and "warning" not in capsys.readouterr().err
+    assert main(["playground", "--port", "70000"]) == 2
+
+
+def test_launch_serves_in_the_background():
+    require("starlette")
+    import urllib.request
+
+    from scratchnet.playground import launch
+
+    url = launch(inline=False)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert 'id="output"' in r.read().decode()
