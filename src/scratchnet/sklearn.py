@@ -262,7 +262,7 @@ class _BaseMLP(BaseEstimator):
         dtype = np.float32 if coefs[0].dtype == np.float32 else np.float64
         if views is None or units != self._units or self._net.params.dtype != dtype:
             self._build(units, dtype, self.activation)
-            self.n_layers_ = len(units)
+            self.n_layers_, self.n_outputs_ = len(units), units[-1]
         for view, value in zip(self._views[0] + self._views[1], coefs + intercepts):
             view[...] = value
         self.coefs_, self.intercepts_ = list(self._views[0]), list(self._views[1])
@@ -654,11 +654,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _proba(self, z: np.ndarray) -> np.ndarray:
         """Logits (N, n_outputs_) -> probabilities (N, n_classes): per class, or per
         label (multilabel). One logit gives two columns, sigmoid(-z) and sigmoid(z)
-        (not 1 - sigmoid(z), which rounds to 0 from z = 37 on); a single class gets
-        scikit-learn's two columns too. No probability is exactly 0 (the true one is
+        (not 1 - sigmoid(z), which rounds to 0 from z = 37 on); a single class has
+        probability 1 (one column, as classes_). No probability is exactly 0 (the true one is
         positive; below the smallest normal float it is that float), so its log,
         predict_log_proba, is finite; nor is a label's exactly 1."""
         tiny = np.finfo(z.dtype).tiny
+        if len(self.classes_) == 1 and not self._multilabel:
+            return np.ones_like(z)
         with np.errstate(over="ignore", under="ignore"):
             if self.out_activation_ == "softmax":
                 return np.maximum(L.softmax(z), tiny)
@@ -670,7 +672,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _labels(self, proba: np.ndarray) -> np.ndarray:
         if self._multilabel:
             return (proba > 0.5).astype(self._y_dtype)
-        return self.classes_[np.minimum(proba.argmax(axis=1), len(self.classes_) - 1)]
+        return self.classes_[proba.argmax(axis=1)]
 
     def _score_val(self, X, Y, sw):
         z = self._logits(X)
