@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from scratchnet import MLP
-from scratchnet.group import _process_context, _Shard, fit_group
+from scratchnet import train
+from scratchnet.group import Shard, fit_group
+from scratchnet.parallel import process_context
 
 SEED_PRESET = dict(lr=1e-4, init="normal", reduction="sum")  # the tutorial's training
 DEFAULT_PRESET = dict(lr=0.2, init="he", reduction="mean")
@@ -51,11 +53,9 @@ def test_partial_last_batch_deep_nets_and_per_model_lr_and_weight_decay(data):
 
 
 def test_data_gathered_in_small_chunks_gives_the_same_models(data, monkeypatch):
-    """The shuffled copy of the data is bounded (GATHER_BYTES); chunks of whole batches
-    change nothing, the last partial batch included."""
-    import scratchnet.group
-
-    monkeypatch.setattr(scratchnet.group, "GATHER_BYTES", 3 * 7 * 5 * 8 * 4)  # 4 batches a chunk
+    """The shuffled copy of the data is bounded (train.GATHER_BYTES); chunks of whole
+    batches change nothing, the last partial batch included."""
+    monkeypatch.setattr(train, "GATHER_BYTES", 3 * 7 * (2 + 2) * 8 * 4)  # 4 batches a chunk
     X, y = data
     kwargs = [dict(hidden=h, lr=0.1, seed=s) for h, s in [(5, 0), (9, 1), (3, 2)]]
     models = [MLP(**kw) for kw in kwargs]
@@ -95,14 +95,14 @@ def test_padded_units_stay_exactly_zero_after_training(data):
         m._targets(y, len(X), fitting=True)
         m._prepare(2)
         m.build(X.shape[1])
-    shard = _Shard(models, np.array([20, 2]))
-    Xaug = np.concatenate([X, np.ones((len(X), 1))], axis=1)
-    Y = np.eye(2)[y]
-    shard.fit(Xaug, Y, epochs=3, batch_size=10, on_epoch=None)
-    W0, W1, b1 = shard._blocks(shard.params)  # (M, 2 + 1, 20) with b0 last, (M, 20, 2), (M, 2)
+    shard = Shard(models, np.array([20, 2]))
+    shard.train(X, np.eye(2)[y], y, epochs=3, batch_size=10)
+    dense0, _, dense1 = shard.views(shard.net.params)  # (M, 2, 20) and (M, 20), (M, 20, 2) and (M, 2)
+    W0, b0, W1, b1 = dense0["W"], dense0["b"], dense1["W"], dense1["b"]
     assert np.any(W0[2] != 0)
     for m, h in enumerate((3, 11, 20)):
-        assert not np.any(W0[m, :, h:]), "padded input weights and biases must stay 0"
+        assert not np.any(W0[m, :, h:]) and not np.any(b0[m, h:]), \
+            "padded input weights and biases must stay 0"
         assert not np.any(W1[m, h:, :]), "padded output weights must stay 0"
         assert np.all(W1[m, :h, :] != 0) and np.all(b1[m] != 0)
 
@@ -130,13 +130,13 @@ def test_beside_other_threads_shards_train_here_with_the_same_bits(data):
         models[0].fit(X, y, epochs=1, batch_size=10)  # Adam's state came back too
         return [m.params for m in models]
 
-    assert _process_context() is not None, "no fork here, or a thread left running"
+    assert process_context() is not None, "no fork here, or a thread left running"
     in_processes = train(2)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert _process_context() is None
+        assert process_context() is None
         here = train(2)
     finally:
         stop.set()
@@ -154,17 +154,17 @@ def test_progress_from_worker_processes_arrives_in_full(data):
     assert sum(seen) == 5 * 3 and sorted(set(seen)) == [2, 3]  # shards of 3 and 2 models
 
 
-@pytest.mark.skipif(_process_context() is None, reason="worker processes need fork")
+@pytest.mark.skipif(process_context() is None, reason="worker processes need fork")
 def test_a_failing_worker_process_is_reported(data, monkeypatch):
     X, y = data
-    parent, train = os.getpid(), _Shard.train
+    parent, shard_train = os.getpid(), Shard.train
 
     def train_failing_in_workers(self, *args):
         if os.getpid() != parent:
             raise MemoryError("no room")
-        return train(self, *args)
+        return shard_train(self, *args)
 
-    monkeypatch.setattr(_Shard, "train", train_failing_in_workers)  # forked workers inherit it
+    monkeypatch.setattr(Shard, "train", train_failing_in_workers)  # forked workers inherit it
     models = [MLP(hidden=h, seed=h) for h in (3, 5, 8)]
     with pytest.raises(RuntimeError, match="worker process .* failed: MemoryError: no room"):
         fit_group(models, X, y, epochs=1, batch_size=10, threads=2)
@@ -230,8 +230,8 @@ def test_incompatible_models_are_refused(data):
     X, y = data
     with pytest.raises(ValueError, match="cannot share a group"):
         fit_group([MLP(hidden=4), MLP(hidden=(4, 4))], X, y, epochs=1, batch_size=10)
-    with pytest.raises(ValueError, match="Dense layers"):
-        fit_group([MLP(hidden=4, dropout=0.2)], X, y, epochs=1, batch_size=10)
+    with pytest.raises(ValueError, match="scale=True"):
+        fit_group([MLP(hidden=4, scale=True)], X, y, epochs=1, batch_size=10)
     with pytest.raises(ValueError, match="at least one"):
         fit_group([], X, y, epochs=1, batch_size=10)
 
@@ -246,3 +246,64 @@ def test_many_classes_and_string_labels(n_classes):
     fit_group(models, X, y, epochs=2, batch_size=32)
     assert list(models[0].classes_) == sorted(set(y))
     assert_same_as_alone(models, kwargs, X, y, 2, 32)
+
+
+@pytest.mark.parametrize("options", [
+    dict(dropout=0.3), dict(batchnorm=True), dict(clipnorm=0.5), dict(clipnorm=0.5, optimizer="adam", lr=0.01),
+    dict(loss="binary_cross_entropy"), dict(label_smoothing=0.2), dict(activation="gelu"),
+    dict(activation="identity"), dict(activation=["relu", "tanh"], hidden=(6, 5)),
+    dict(optimizer="rmsprop", lr=0.01), dict(optimizer="nesterov", lr=0.05, weight_decay=1e-3),
+    dict(l1=1e-3), dict(dropout=0.2, batchnorm=True, optimizer="adamw", lr=0.01)],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_every_layer_loss_and_optimizer_trains_in_a_group(data, options):
+    """Each option trains in a group and equals training alone (1e-12, float64);
+    options whose padding would not be exact group models of equal widths."""
+    X, y = data
+    hidden = options.pop("hidden", 7)
+    kwargs = [dict(options, hidden=hidden, seed=s, lr=options.get("lr", 0.1) * (1 + s / 10))
+              for s in range(3)]
+    models = [MLP(**kw) for kw in kwargs]
+    assert fit_group(models, X, y, epochs=2, batch_size=16, threads=2) == [None] * 3
+    assert_same_as_alone(models, kwargs, X, y, 2, 16)
+
+
+def test_regression_trains_in_a_group(data):
+    X, _ = data
+    target = np.sin(X[:, 0]) + X[:, 1] ** 2
+    kwargs = [dict(hidden=h, loss="mse", lr=0.05, seed=h) for h in (4, 9)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, target, epochs=2, batch_size=20)
+    for model, kw in zip(models, kwargs):
+        single = MLP(**kw).fit(X, target, epochs=2, batch_size=20)
+        np.testing.assert_allclose(model.params, single.params, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("options", [{}, dict(optimizer="adam", lr=0.01, dropout=0.2)])
+def test_a_group_of_one_is_bit_identical_to_fit(data, options):
+    X, y = data
+    grouped, single = MLP(hidden=9, seed=5, **options), MLP(hidden=9, seed=5, **options)
+    fit_group([grouped], X, y, epochs=2, batch_size=10, threads=1)
+    single.fit(X, y, epochs=2, batch_size=10)
+    np.testing.assert_array_equal(grouped.params, single.params)
+    assert grouped.history == single.history
+
+
+def test_fit_group_fills_each_models_history_as_fit_does(data):
+    X, y = data
+    kwargs = [dict(hidden=h, seed=h, lr=0.1) for h in (3, 8)]
+    models = [MLP(**kw) for kw in kwargs]
+    fit_group(models, X, y, epochs=3, batch_size=10)
+    for model, kw in zip(models, kwargs):
+        single = alone(X, y, 3, 10, **kw)
+        assert model.history.keys() == single.history.keys() == {"epoch", "loss", "accuracy"}
+        assert model.history["epoch"] == [1, 2, 3]
+        np.testing.assert_allclose(model.history["loss"], single.history["loss"], rtol=1e-12)
+        assert model.history["accuracy"] == single.history["accuracy"]
+
+
+def test_padding_only_where_exact(data):
+    """sigmoid, dropout and batch norm models of different widths cannot share a group."""
+    X, y = data
+    for options in (dict(dropout=0.2), dict(batchnorm=True), dict(activation="sigmoid")):
+        with pytest.raises(ValueError, match="cannot share a group"):
+            fit_group([MLP(hidden=h, **options) for h in (3, 6)], X, y, epochs=1, batch_size=10)

@@ -134,7 +134,7 @@ def test_label_smoothing_trains(moons):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"activation": "swish"}, "valid: gelu, leaky_relu, relu, sigmoid, softmax, tanh"),
+    ({"activation": "swish"}, "valid: gelu, identity, leaky_relu, relu, sigmoid, softmax, tanh"),
     ({"optimizer": "adagrad"}, "valid: adam, adamw, momentum, nesterov, rmsprop, sgd"),
     ({"loss": "hinge"}, "valid: binary_cross_entropy, mse, softmax_cross_entropy"),
     ({"init": "zeros"}, "valid: glorot, glorot_normal, he, he_uniform, normal"),

@@ -196,3 +196,39 @@ def test_cli_random_search(tmp_path, capsys):
     assert report["models"] == 4
     lrs = [p["lr"] for p in report["points"]]
     assert all(1e-3 <= lr <= 1e-1 for lr in lrs) and len(set(lrs)) == 4
+
+
+def test_regularisation_and_loss_axes_train_in_groups(moons, tmp_path):
+    """dropout, batch norm, loss, clipnorm and label smoothing are sweep axes whose
+    models train in groups (group_size > 1), each equal to the same model alone."""
+    from scratchnet import MLP
+    from scratchnet.sweep import grid, sweep
+
+    X_train, X_test, y_train, y_test = moons
+    X_train, y_train = X_train[:200], y_train[:200]
+    points = grid(hidden=[6], dropout=[0.0, 0.2], batchnorm=[False, True],
+                  loss=["softmax_cross_entropy", "binary_cross_entropy"], clipnorm=[1.0],
+                  label_smoothing=[0.0])
+    result = sweep(X_train, y_train, X_test, y_test, points, trials=3, seed=0, epochs=2,
+                   batch_size=20, threads=1)
+    assert len(result.rows) == 8 * 3
+    assert {row["group_size"] for row in result.rows} == {3}
+    row = next(r for r in result.rows if r["dropout"] == 0.2 and r["batchnorm"])
+    settings = {k: row[k] for k in ("dropout", "batchnorm", "loss", "clipnorm", "label_smoothing")}
+    single = MLP(hidden=(6,), seed=row["seed"], **settings).fit(X_train, y_train, epochs=2,
+                                                                 batch_size=20)
+    assert row["test_accuracy"] == single.evaluate(X_test, y_test)["accuracy"]
+
+
+def test_sweep_cli_takes_the_new_axes(tmp_path):
+    from scratchnet.cli import main
+
+    out = tmp_path / "s"
+    code = main(["sweep", "--hidden", "4", "--dropout", "0", "0.1", "--batchnorm", "off", "on",
+                 "--clipnorm", "1", "--label-smoothing", "0.1", "--epochs", "1", "--trials", "2",
+                 "--seed", "0", "--out", str(out), "--no-plot", "--json"])
+    assert code in (0, None)
+    from scratchnet.sweep import load_results
+
+    rows = load_results(out).rows
+    assert len(rows) == 8 and all(r["group_size"] == 2 for r in rows)

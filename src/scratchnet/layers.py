@@ -103,7 +103,7 @@ class Dense(Layer):
         # [x, 1]^T g = [grad_W; grad_b]. Training steps use this (two NumPy calls fewer).
         self.Wb = _stacked(params["W"], params["b"])
         self.grad_Wb = _stacked(grads["W"], grads["b"])
-        self.WT = None if self.Wb is None else params["W"].T
+        self.WT = None if self.Wb is None else params["W"].swapaxes(-1, -2)
         self._scratch = {}
 
     def forward(self, x, train=False):
@@ -120,16 +120,19 @@ class Dense(Layer):
         # every step of this batch shape
         self.x1, self.x1T, x_part, out, self.grad_in = bufs
         x_part[...] = x
-        return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
+        if x.ndim == 2:
+            return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
+        return np.matmul(self.x1, self.Wb, out=out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
 
     def _buffers(self, x):
         """Training-step arrays for inputs like ``x``, or None where [x, 1] @ [W; b]
         does not apply."""
-        if self.Wb is None or x.ndim != 2 or x.dtype != self.Wb.dtype:
+        if self.Wb is None or x.ndim != self.Wb.ndim or x.dtype != self.Wb.dtype:
             return None
-        x1 = np.ones((len(x), x.shape[1] + 1), x.dtype)
-        out = np.empty((len(x), self.units), x.dtype)
-        return _keep(self._scratch, x.shape, (x1, x1.T, x1[:, :-1], out, np.empty_like(x)))
+        x1 = np.ones(x.shape[:-1] + (x.shape[-1] + 1,), x.dtype)
+        out = np.empty(x.shape[:-1] + (self.units,), x.dtype)
+        return _keep(self._scratch, x.shape,
+                     (x1, x1.swapaxes(-1, -2), x1[..., :-1], out, np.empty_like(x)))
 
     def infer(self, x, inplace=False):
         out = np.matmul(x, self.params["W"])  # the same as forward: x @ W + b
@@ -145,10 +148,15 @@ class Dense(Layer):
             if not self.needs_input_grad:
                 return None
             return np.matmul(grad_out, W.swapaxes(-1, -2))
-        self.x1T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
+        if grad_out.ndim == 2:
+            self.x1T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
+            if not self.needs_input_grad:
+                return None
+            return grad_out.dot(self.WT, out=self.grad_in)
+        np.matmul(self.x1T, grad_out, out=self.grad_Wb)
         if not self.needs_input_grad:
             return None
-        return grad_out.dot(self.WT, out=self.grad_in)
+        return np.matmul(grad_out, self.WT, out=self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
@@ -209,15 +217,19 @@ class Softmax(Layer):
 
 
 def _stacked(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """The (F_in + 1, units) view [W; b] when W (F_in, units) and b (units,) are
-    adjacent in memory, else None (e.g. in a model group)."""
-    if W.ndim != 2 or not (W.flags.c_contiguous and b.flags.c_contiguous):
+    """The (..., F_in + 1, units) view [W; b] when each model's b (units,) directly
+    follows its W (F_in, units) in memory, as in one model's flat parameter array or
+    a model group's (M, F_in + 1, units) blocks; else None."""
+    if W.ndim < 2 or b.shape != W.shape[:-2] + W.shape[-1:] or W.dtype != b.dtype:
         return None
-    if W.base is None or b.base is not W.base or b.shape != W.shape[1:]:
+    if W.base is None or b.base is not W.base:
         return None  # not two views of one flat array
-    if b.ctypes.data != W.ctypes.data + W.nbytes:
+    item, (rows, units) = W.itemsize, W.shape[-2:]
+    if (W.strides[-2:] != (units * item, item) or b.strides[-1] != item
+            or b.strides[:-1] != W.strides[:-2]
+            or b.ctypes.data != W.ctypes.data + rows * units * item):
         return None
-    return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]))
+    return np.lib.stride_tricks.as_strided(W, W.shape[:-2] + (rows + 1, units), W.strides)
 
 
 def as_shape(in_shape) -> tuple[int, ...]:
@@ -387,7 +399,8 @@ class Dropout(Layer):
     scale the rest by 1 / (1 - rate); at inference (``train=False``) the identity.
 
     Its random stream is spawned from the model's init stream at build time
-    (or set ``layer.rng`` yourself)."""
+    (or set ``layer.rng`` yourself). In a model group ``rng`` is a list, one stream
+    per model: each model draws its own mask (B, H) from its own stream, as alone."""
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
@@ -408,7 +421,11 @@ class Dropout(Layer):
         # uniforms drawn in the model's float dtype: float32 draws for a float32 model
         # (half the bytes, and no float64 mask to cast)
         draw_dtype = x.dtype if x.dtype == np.float32 else np.float64
-        keep = self.rng.random(x.shape, dtype=draw_dtype) >= self.rate
+        if isinstance(self.rng, list):  # a model group: x (M, B, H)
+            uniform = np.stack([rng.random(x.shape[1:], dtype=draw_dtype) for rng in self.rng])
+        else:
+            uniform = self.rng.random(x.shape, dtype=draw_dtype)
+        keep = uniform >= self.rate
         self.mask = np.multiply(keep, 1 / (1 - self.rate), dtype=x.dtype)
         return x * self.mask
 

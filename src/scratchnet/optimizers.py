@@ -26,6 +26,33 @@ class Optimizer:
         self.weight_decay = _check("weight_decay", weight_decay)
         self.l1 = _check("l1", l1)
         self.clipnorm = None if clipnorm is None else _check("clipnorm", clipnorm, positive=True)
+        self._model_blocks = None  # a model group's (M, -1) views, for per-model clipping
+        self._lr_rows = None  # a model group's lr per model, shaped (M, 1, 1) like dL/dlogits
+
+    # lr and weight_decay may also be arrays shaped like the parameters: a model
+    # group's per-model values, each repeated over that model's parameters
+    @property
+    def weight_decay(self):
+        return self._weight_decay
+
+    @weight_decay.setter
+    def weight_decay(self, value):
+        self._weight_decay = value
+        self._decays = bool(np.any(value))
+
+    def for_group(self, lr, weight_decay, model_blocks, lr_rows) -> "Optimizer":
+        """Set per-parameter ``lr`` and ``weight_decay`` arrays (or scalars) for a
+        model group whose gradient splits into ``model_blocks``: arrays (M, -1)
+        covering every parameter, so each model clips by its own global norm.
+        ``lr_rows``: the learning rates again, shaped (M, 1, 1) (see ``folded_lr``)."""
+        self.lr, self.weight_decay = lr, weight_decay
+        self._model_blocks, self._lr_rows = model_blocks, lr_rows
+        return self
+
+    def folded_lr(self):
+        """The learning rate to fold into dL/dlogits, or None where the rule is not
+        linear in the gradient (see ``SGD.folded_lr``)."""
+        return None
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         raise NotImplementedError
@@ -35,11 +62,14 @@ class Optimizer:
         penalty's subgradient ``l1 * sign(theta)`` (0 at theta = 0), all in place
         (``grads`` belongs to the step: the next backward overwrites it anyway)."""
         if self.clipnorm is not None:
-            clip_by_global_norm(grads, self.clipnorm)
+            if self._model_blocks is None:
+                clip_by_global_norm(grads, self.clipnorm)
+            else:
+                clip_each_model(self._model_blocks, self.clipnorm)
         if self.l1:
             work = np.sign(params, out=self._scratch(params, 0))
             grads += np.multiply(work, self.l1, out=work)
-        if weight_decay and self.weight_decay:
+        if weight_decay and self._decays:
             grads += np.multiply(params, self.weight_decay, out=self._scratch(params, 0))
         return grads
 
@@ -85,12 +115,26 @@ class SGD(Optimizer):
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
-        self._plain = not (self.momentum or self.weight_decay or self.l1 or self.clipnorm is not None)
 
     def step(self, params, grads):
-        if not self._plain:
+        if self.momentum or self._decays or self.l1 or self.clipnorm is not None:
             return self._step_full(params, grads)
         params -= self.lr * grads
+
+    def folded_lr(self):
+        """Plain SGD is linear in the gradient: scaling dL/dlogits by lr makes backward
+        yield lr * grad, and the update is then a subtraction (``step_folded``): one
+        pass over the parameters fewer, and per-model rates in a group cost nothing."""
+        if self.momentum or self.l1 or self.clipnorm is not None:
+            return None
+        return self.lr if self._lr_rows is None else self._lr_rows
+
+    def step_folded(self, params, lr_grads):
+        """The same as ``step`` for gradients already multiplied by lr:
+        theta <- theta - (lr grad + lr wd theta)."""
+        if self._decays:
+            lr_grads += np.multiply(params, self.lr * self.weight_decay, out=self._scratch(params, 0))
+        params -= lr_grads
 
     def _step_full(self, params, grads):
         g = self._gradient(params, grads)
@@ -174,7 +218,7 @@ class Adam(Optimizer):
         g = self._gradient(params, grads, weight_decay=not self.decoupled)
         if not hasattr(self, "m"):
             self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), np.zeros(())
-        if self.decoupled and self.weight_decay:
+        if self.decoupled and self._decays:
             params *= 1 - self.lr * self.weight_decay
         self.t += 1
         t, b1, b2 = float(self.t), self.beta1, self.beta2
@@ -201,6 +245,18 @@ class AdamW(Adam):
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
                  clipnorm=None, l1=0.0):
         super().__init__(lr, beta1, beta2, eps, weight_decay, clipnorm, l1)
+
+
+def clip_each_model(blocks, max_norm: float) -> np.ndarray:
+    """``clip_by_global_norm`` for each model of a group on its own: ``blocks`` are
+    (M, -1) views that together hold every gradient entry once (zero padding adds
+    nothing to a norm). Returns the M norms before clipping."""
+    norms = np.sqrt(sum(np.einsum("mi,mi->m", b, b) for b in blocks))
+    factor = max_norm / (norms + 1e-6)
+    factor[factor >= 1] = 1
+    for b in blocks:
+        b *= factor[:, None]
+    return norms
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> float:

@@ -33,16 +33,17 @@ from pathlib import Path
 import numpy as np
 
 from . import presets
-from .group import _zero_at_zero, architecture, default_threads, fit_group, group_key
+from .group import can_pad, default_threads, fit_group, group_key
 from .model import MLP, check_positive
 from .presets import FIT_KEYS, MODEL_KEYS
 from .train import TrainingDiverged
 
 AXES = ("hidden", "depth", "lr", "batch_size", "epochs", "activation", "optimizer",
-        "weight_decay", "init", "reduction", "dtype")
+        "weight_decay", "init", "reduction", "dtype", "dropout", "batchnorm", "loss",
+        "clipnorm", "label_smoothing")
 PER_MODEL = ("hidden", "lr", "weight_decay", "init")  # may differ inside one group
 RESULT_KEYS = ("train_accuracy", "test_accuracy", "train_loss", "test_loss", "diverged",
-               "seconds", "group")
+               "seconds", "group", "group_size")
 DEFAULT_GROUP_SIZE = 128
 
 
@@ -126,7 +127,13 @@ def parse_axis(name: str, tokens: list[str], random: bool = False):
     float range (random search only). Returns a list, or a distribution."""
     flag = f"--{name.replace('_', '-')}"
     ints = name in ("hidden", "depth", "batch_size", "epochs")
-    floats = name in ("lr", "weight_decay")
+    floats = name in ("lr", "weight_decay", "dropout", "clipnorm", "label_smoothing")
+    if name == "batchnorm":  # on/off
+        words = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+        try:
+            return [words[t.lower()] for t in tokens]
+        except KeyError as e:
+            raise ValueError(f"{flag}: cannot read {e.args[0]!r} (on or off)") from None
     if floats and any(":" in t for t in tokens):
         if not random or len(tokens) > 1:
             raise ValueError(f"{flag} {' '.join(tokens)}: a float range LOW:HIGH is a log-uniform "
@@ -212,8 +219,7 @@ def _groupable_key(spec):
         return None
     shared = {k: v for k, v in spec.items() if k not in PER_MODEL + ("point", "trial", "seed")}
     shared["depth"] = len(spec["hidden"])
-    act = architecture(_probe(model_kw))[1]
-    if act is not None and not _zero_at_zero(act):  # no padding: equal widths only
+    if not can_pad(_probe(model_kw)):  # no padding: equal widths only
         shared["hidden"] = spec["hidden"]
     return json.dumps(_jsonable(shared), sort_keys=True)
 
@@ -248,8 +254,10 @@ def train_group(specs, X_train, y_train, X_test, y_test, threads=None, on_epoch=
     if _groupable_key(specs[0]) is not None:
         diverged = fit_group(models, X_train, y_train, epochs=epochs, batch_size=batch_size,
                              threads=threads, on_epoch=on_epoch)
+        group_size = len(models)
     else:
         diverged = [_fit_alone(m, X_train, y_train, epochs, batch_size, on_epoch) for m in models]
+        group_size = 1
     scores = lambda m: (m.evaluate(X_train, y_train), m.evaluate(X_test, y_test))  # noqa: E731
     with ThreadPoolExecutor(threads or default_threads()) as pool:  # NumPy releases the GIL
         evaluated = list(pool.map(scores, models))
@@ -260,7 +268,7 @@ def train_group(specs, X_train, y_train, X_test, y_test, threads=None, on_epoch=
         row.update(depth=len(spec["hidden"]), units=sum(spec["hidden"]),
                    train_accuracy=train["accuracy"], test_accuracy=test["accuracy"],
                    train_loss=train["loss"], test_loss=test["loss"], diverged=div,
-                   seconds=seconds)
+                   seconds=seconds, group_size=group_size)
         rows.append(row)
     return rows
 

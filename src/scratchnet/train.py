@@ -80,69 +80,100 @@ def _restore(model, snapshot) -> None:
 EPOCH_LOSS_CHUNK = 4096  # rows
 
 
+def make_step(model):
+    """The minibatch step for ``model``, its lookups done once (per epoch, or per call
+    of ``train_step``): ``step(xb, yb) -> logits``.
+
+    One step is: forward, dL/dlogits from the loss, backward, the optimizer's update.
+    xb: (B, F) (or (B, C, L)), yb: (B, C) targets as the loss takes them; a model
+    group has a leading model axis (M, B, ...). The logits (from before the update)
+    are valid until the next step of that batch shape."""
+    forward, backward, loss, optimizer = model.forward, model.backward, model.loss, model.optimizer
+    params, grads = model.params, model.grads
+    gradient = getattr(loss, "gradient", None)  # dL/dlogits without the loss value
+    lr = optimizer.folded_lr()
+    update = optimizer.step if lr is None else optimizer.step_folded
+
+    def step(xb, yb):
+        logits = forward(xb, train=True)
+        if gradient is None:
+            loss.forward(logits, yb)
+            grad_logits = loss.backward()
+        else:
+            grad_logits = gradient(logits, yb)
+        if lr is not None:  # the learning rate folded into dL/dlogits: backward yields lr * grads
+            grad_logits *= lr
+        backward(grad_logits)
+        update(params, grads)
+        return logits
+
+    return step
+
+
 def train_step(model, xb, yb):
-    """One minibatch step, the body of ``train_epoch``'s loop: forward, the loss's
-    gradient, backward, the optimizer's update. xb: (B, F), yb: (B, C) targets as
-    the loss takes them. Returns the batch's logits (B, C), from before the update
-    (valid until the next step of this batch shape)."""
-    logits = model.forward(xb, train=True)
-    gradient = getattr(model.loss, "gradient", None)
-    if gradient is None:
-        model.loss.forward(logits, yb)
-        model.backward(model.loss.backward())
-    else:
-        model.backward(gradient(logits, yb))
-    model.optimizer.step(model.params, model.grads)
-    return logits
+    """One minibatch step (see ``make_step``): the body of ``train_epoch``'s loop.
+    Returns the batch's logits, from before the update."""
+    return make_step(model)(xb, yb)
 
 
-def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None) -> tuple[float, float]:
+GATHER_BYTES = 1 << 20  # the most an epoch's shuffled copy of the data takes at once (whole batches)
+
+
+def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None):
     """One pass of minibatch steps. Returns the mean training loss and accuracy
     over the epoch's batches (as the weights were when each batch was seen).
 
-    The data are never copied as a whole: each batch is gathered from a shuffled
-    index into buffers reused by every step (the last batch may be smaller). A step
-    only keeps its logits; the loss and accuracy of the epoch come from all of
+    rng: the shuffle stream (``rng.permutation``; None: the rows in their order), or
+    ``order``: the rows' order given, (N,) for one model, or (M, N) for a model
+    group, each model its own order of the shared X (N, ...) and Y (N, C); then the
+    loss and accuracy are (M,) arrays.
+
+    The shuffled rows are gathered in chunks of whole batches (at most GATHER_BYTES
+    at once, the whole epoch for small data), and each batch is a view of its chunk.
+    A step only keeps its logits; the loss and accuracy of the epoch come from all of
     them at once at the end, which saves a dozen NumPy calls per step."""
     n = X.shape[0]
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    rows = min(batch_size, n)
-    x_buf = np.empty((rows,) + X.shape[1:], X.dtype)
-    y_buf = np.empty((rows,) + Y.shape[1:], Y.dtype)
-    seen = None  # (n, C): each row's logits at its step, in `order`
-    loss, forward, backward, step = model.loss, model.forward, model.backward, model.optimizer.step
-    gradient = getattr(loss, "gradient", None)
+    if order is None:
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+    lead = order.shape[:-1]  # () for one model, (M,) for a group
+    M = int(np.prod(lead))
+    row_bytes = M * (X[:1].nbytes + Y[:1].nbytes)
+    rows = max(1, GATHER_BYTES // row_bytes // batch_size) * batch_size
+    at = (slice(None),) * len(lead)  # index of the batch axis: after the model axis
+    step = make_step(model)
+    seen = None  # (..., n, C): each row's logits at its step, in `order`
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            if len(idx) < rows:  # the last batch
-                x_buf, y_buf = x_buf[:len(idx)], y_buf[:len(idx)]
-            # the take method, not np.take's Python wrapper (1 µs); mode="clip" skips
-            # the bounds-check buffering: a permutation is in range
-            xb = X.take(idx, axis=0, out=x_buf, mode="clip")
-            yb = Y.take(idx, axis=0, out=y_buf, mode="clip")
-            if augment is not None:
-                xb = augment(xb, rng)
-            logits = forward(xb, train=True)
-            if seen is None:
-                seen = np.empty((n,) + logits.shape[1:], logits.dtype)
-            seen[start:start + len(idx)] = logits
-            if gradient is None:
-                loss.forward(logits, yb)
-                backward(loss.backward())
-            else:
-                backward(gradient(logits, yb))
-            step(model.params, model.grads)
+        for chunk_start in range(0, n, rows):
+            idx = order[..., chunk_start:chunk_start + rows]
+            # the take method, not np.take's Python wrapper; mode="clip" skips the
+            # bounds-check buffering: a permutation is in range
+            xs, ys = X.take(idx, axis=0, mode="clip"), Y.take(idx, axis=0, mode="clip")
+            for s in range(0, idx.shape[-1], batch_size):
+                batch = at + (slice(s, s + batch_size),)
+                xb = xs[batch]
+                if augment is not None:
+                    xb = augment(xb, rng)
+                logits = step(xb, ys[batch])
+                if seen is None:
+                    seen = np.empty(lead + (n,) + logits.shape[len(lead) + 1:], logits.dtype)
+                start = chunk_start + s
+                seen[at + (slice(start, start + logits.shape[len(lead)]),)] = logits
         # the epoch's loss from its logits, in chunks that bound the temporaries
-        loss_sum = 0.0
+        loss, loss_sum = model.loss, 0.0
         for start in range(0, n, EPOCH_LOSS_CHUNK):
-            rows = order[start:start + EPOCH_LOSS_CHUNK]
-            chunk_loss = loss.forward(seen[start:start + len(rows)], Y.take(rows, axis=0))
-            loss_sum += chunk_loss * len(rows) if loss.reduction == "mean" else chunk_loss
+            idx = order[..., start:start + EPOCH_LOSS_CHUNK]
+            chunk_loss = loss.forward(seen[at + (slice(start, start + idx.shape[-1]),)],
+                                      Y.take(idx, axis=0))
+            loss_sum = loss_sum + (chunk_loss * idx.shape[-1] if loss.reduction == "mean" else chunk_loss)
         mean_loss = loss_sum / n
-    correct = 0 if y_idx is None else np.count_nonzero(predicted_index(seen) == y_idx[order])
-    return float(mean_loss), correct / n
+    if y_idx is None:
+        correct = np.zeros(lead)
+    else:
+        correct = np.count_nonzero(predicted_index(seen) == y_idx[order], axis=-1)
+    if not lead:
+        return float(mean_loss), float(correct) / n
+    return np.asarray(mean_loss, float), correct / n
 
 
 class RandomShift:
