@@ -125,3 +125,20 @@ def test_sklearn_conventions_of_the_shared_losses(rng):
     assert poisson.forward(z, counts) == pytest.approx(deviance.sum() / 6, rel=1e-12)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'batchmean'"):
         losses.SoftmaxCrossEntropy("batchmean")
+
+
+def test_a_sparse_matrix_is_densified_one_chunk_at_a_time(rng, monkeypatch):
+    model, X, Y = _problem(rng, "softmax", n=40)
+    X[np.abs(X) < 0.7] = 0
+    X_csr = sparse.csr_matrix(X)
+    densified = []
+    toarray = sparse.csr_matrix.toarray
+
+    def recording_toarray(self, *args, **kwargs):
+        densified.append(self.shape[0])
+        return toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(sparse.csr_matrix, "toarray", recording_toarray)
+    loss, _ = loss_and_grad(model, model.params, X_csr, Y, chunk_rows=16)
+    assert densified == [16, 16, 8]
+    assert loss == pytest.approx(loss_and_grad(model, model.params, X, Y)[0], rel=1e-12)

@@ -607,3 +607,11 @@ def test_adaptive_learning_rate_lives_where_sklearn_keeps_it(rng):
     # every stall divides it by 5 until it is below 1e-6: 1e-3 / 5^5
     assert clf._optimizer.learning_rate == pytest.approx(1e-3 / 5 ** 5)
     assert clf.n_iter_ < 500
+
+
+def test_lbfgs_verbose_prints_each_iteration(rng, capsys):
+    X, y, _, _ = _data("multiclass", rng)
+    clf = MLPClassifier(solver="lbfgs", max_iter=4, verbose=True, random_state=0).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"Iteration {i}" for i in range(1, 5)]
+    assert float(lines[-1].split("= ")[1]) == pytest.approx(clf.loss_, rel=1e-7)

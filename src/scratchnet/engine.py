@@ -1,18 +1,19 @@
 """The engine: what trains a network, written once.
 
-# -- the full-batch entry point ------------------------------------------------------------
-``loss_and_grad`` gives the loss of a model on given data and its gradient with
-respect to the model's one flat parameter vector, from the model's own layers and
-loss. It is what a full-batch optimizer needs (``scipy.optimize.minimize`` with
-``jac=True``: scikit-learn's L-BFGS solver in ``scratchnet.sklearn``), what the
-scikit-learn estimators' minibatch steps call per batch, and what a gradient check
-differentiates numerically.
+The full-batch entry point, ``loss_and_grad``, gives the loss of a model on given
+data and its gradient with respect to the model's one flat parameter vector, from
+the model's own layers and loss. It is what a full-batch optimizer needs
+(``scipy.optimize.minimize`` with ``jac=True``: scikit-learn's L-BFGS solver in
+``scratchnet.sklearn``), what the scikit-learn estimators' minibatch steps call per
+batch, and what a gradient check differentiates numerically.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
 
+
+# -- the full-batch entry point ------------------------------------------------------------
 CHUNK_ROWS = 4096  # rows per forward/backward: bounds the activations held at once
 
 
