@@ -21,7 +21,7 @@ const FIELDS = {
 
 const pg = {  // the page's view of the session (exposed for tests as window.pg)
   ws: null, state: null, token: null, frames: 0, header: null, nextId: 1, playing: false,
-  history: { epoch: [], loss: [], val_loss: [] }, version: null, selected: { layer: 0, unit: 0, input: 0 },
+  history: { epoch: [], loss: [], val_loss: [], accuracy: [], val_accuracy: [] }, version: null, selected: { layer: 0, unit: 0, input: 0 },
   weights: [], neuronData: null, pending: {},
 };
 window.pg = pg;
@@ -121,7 +121,7 @@ function onState(st) {
   }
   if (pg.version !== st.version) {
     pg.version = st.version;
-    pg.history = { epoch: [], loss: [], val_loss: [] };
+    pg.history = { epoch: [], loss: [], val_loss: [], accuracy: [], val_accuracy: [] };
   }
   buildFeatures(s);
   buildLayerControls(s);
@@ -151,8 +151,8 @@ function drawFrame(buf) {
   pg.header = header;
   pg.frames += 1;
   if (header.version === pg.version || pg.version === null) {
-    if (header.history_from === 0) pg.history = { epoch: [], loss: [], val_loss: [] };
-    for (const k of ["epoch", "loss", "val_loss"]) pg.history[k].push(...header.history[k]);
+    if (header.history_from === 0) pg.history = { epoch: [], loss: [], val_loss: [], accuracy: [], val_accuracy: [] };
+    for (const k of ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]) pg.history[k].push(...header.history[k]);
   }
   $("epoch").textContent = header.epoch;
   setNumber("train-loss", header.train_loss, 4);
@@ -528,8 +528,18 @@ function drawChart() {
     h[key].forEach((v, k) => { if (v === null) return; if (k === 0) ctx.moveTo(X(h.epoch[k]), Y(v)); else ctx.lineTo(X(h.epoch[k]), Y(v)); });
     ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.stroke();
   }
+  // accuracies on their own 0..1 scale, dashed
+  const A = (v) => cv.height - 14 - v * (cv.height - 22);
+  ctx.setLineDash([4, 3]);
+  for (const [key, color] of [["accuracy", "#555"], ["val_accuracy", "#f59322"]]) {
+    if (!h[key].some((v) => v !== null)) continue;
+    ctx.beginPath();
+    h[key].forEach((v, k) => { if (v === null) return; if (k === 0) ctx.moveTo(X(h.epoch[k]), A(v)); else ctx.lineTo(X(h.epoch[k]), A(v)); });
+    ctx.strokeStyle = color; ctx.lineWidth = 1; ctx.stroke();
+  }
+  ctx.setLineDash([]);
   ctx.fillStyle = "#555"; ctx.font = "10px sans-serif";
-  ctx.fillText(`train loss — test loss (orange); max ${max.toPrecision(3)}`, 6, cv.height - 3);
+  ctx.fillText(`loss (solid, max ${max.toPrecision(3)}), accuracy 0–1 (dashed): train grey, test orange`, 6, cv.height - 3);
 }
 
 function drawConfusion(m) {
