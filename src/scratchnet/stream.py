@@ -23,6 +23,7 @@ import copy
 import csv
 import math
 import os
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -399,12 +400,13 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
     start_epoch = len(history.get("loss", []))
     n_rows = getattr(model, "stream_rows_", None)
     bar = _progress(epochs, start_epoch) if progress else None
+    workers = sorted(client.scheduler_info()["workers"]) if client is not None else []
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
             snapshot = _snapshot(model)
             state = EpochState(model, shuffle_buffer, batch_size, train_rows)
             if client is not None and reader is not None:
-                state = _epoch_on_cluster(client, state, reader, n_rows, epoch, log)
+                state = _epoch_on_cluster(client, state, reader, n_rows, epoch, log, workers)
                 _adopt(model, state.model)
                 state.model = model
             else:
@@ -497,40 +499,48 @@ def _runner(client):
     return lambda fn, *args: client.submit(fn, *args, pure=False).result()
 
 
-def _epoch_on_cluster(client, state, reader, n_rows, epoch, log, attempts=3):
+def _epoch_on_cluster(client, state, reader, n_rows, epoch, log, known, attempts=3):
     """One epoch as a chain of tasks, chunk i trained by the worker that reads it, the
     state passed along. A worker lost mid-epoch restarts the epoch from its start
-    state (the last checkpoint), so the result is the same as without the loss."""
-    from distributed import wait
+    state (the last checkpoint), so the result is the same as without the loss.
+    ``known``: the workers seen so far (a list, updated)."""
+    from distributed import KilledWorker, wait
+    from distributed.comm import CommClosedError
 
+    # the cluster's trouble (retried), as opposed to the data's (raised as it is)
+    trouble = (KilledWorker, CommClosedError, TimeoutError, ConnectionError, CancelledError)
     n_chunks = math.ceil(n_rows / reader.chunk_rows)
     for attempt in range(attempts):
         workers = set(client.scheduler_info()["workers"])
-        future = client.scatter(state, hash=False)
-        futures = [future]
-        for i in range(n_chunks):
+        gone, known[:] = set(known) - workers, sorted(workers)
+        if gone and log is not None:  # died between epochs: nothing to redo, but say so
+            log(f"worker {', '.join(sorted(gone))} left the cluster; epoch {epoch + 1} starts from "
+                f"the checkpoint of epoch {epoch} on the {len(workers)} remaining worker(s)")
+        # the start state travels inside the first task, so the scheduler still has it
+        # if the worker running that task dies
+        futures = [client.submit(train_read_chunk, state, reader, 0, pure=False)]
+        for i in range(1, n_chunks):
             futures.append(client.submit(train_read_chunk, futures[-1], reader, i, pure=False))
         lost, error = set(), None
-        while True:
-            try:
-                done = bool(wait(futures[-1], timeout=0.25).done)
-            except TimeoutError:
-                done = False
-            lost = workers - set(client.scheduler_info()["workers"])
-            if done or lost:
-                break
-        if not lost:
-            try:
+        try:
+            while True:
+                try:
+                    done = bool(wait(futures[-1], timeout=0.25).done)
+                except TimeoutError:
+                    done = False
+                lost = workers - set(client.scheduler_info()["workers"])
+                if done or lost:
+                    break
+            if not lost:
                 return futures[-1].result()
-            except Exception as e:  # e.g. KilledWorker: the task's workers kept dying
-                if isinstance(e, (ValueError, TypeError)):
-                    raise  # a bad row or setting: the same everywhere
-                error = e
+        except trouble as e:
+            error = e
         client.cancel(futures)
         what = f"worker {', '.join(sorted(lost))} was lost" if lost else f"{type(error).__name__}: {error}"
         if log is not None:
             log(f"{what} during epoch {epoch + 1}; restarting that epoch from the checkpoint "
                 f"of epoch {epoch} (attempt {attempt + 2} of {attempts})")
+        known[:] = sorted(set(client.scheduler_info()["workers"]))
     raise RuntimeError(f"epoch {epoch + 1} failed {attempts} times on the cluster")
 
 
