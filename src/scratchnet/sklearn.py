@@ -316,9 +316,9 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         # Layer parameters are views into one flat array, which pickle would copy apart:
         # keep the flat array and rebuild the views (and drop the layers' caches) on load.
+        self._sync_params()  # arrays assigned to coefs_/intercepts_ are the parameters
         state = super().__getstate__()
         if "_net" in state:
-            self._sync_params()
             state = dict(state, _net=self._net.params)
             for name in ("coefs_", "intercepts_", "_views", "_decay"):
                 del state[name]
