@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from scratchnet import kernels
 from scratchnet import layers as L
 from scratchnet.data import one_hot
 from scratchnet.losses import SoftmaxCrossEntropy
@@ -108,11 +109,11 @@ def test_dense_input_gradient_on_the_fast_path(rng):
 def test_stacked_view_only_for_adjacent_views_of_one_array(rng):
     flat = np.arange(3 * 4 + 4, dtype=float)
     W, b = flat[:12].reshape(3, 4), flat[12:]
-    np.testing.assert_array_equal(L._stacked(W, b), flat.reshape(4, 4))
-    assert L._stacked(rng.standard_normal((3, 4)), rng.standard_normal(4)) is None  # apart
-    assert L._stacked(flat[4:].reshape(3, 4), flat[:4]) is None  # b before W
+    np.testing.assert_array_equal(kernels.stacked_bias(W, b), flat.reshape(4, 4))
+    assert kernels.stacked_bias(rng.standard_normal((3, 4)), rng.standard_normal(4)) is None  # apart
+    assert kernels.stacked_bias(flat[4:].reshape(3, 4), flat[:4]) is None  # b before W
     group = np.zeros(2 * 3 * 4 + 2 * 4)
-    assert L._stacked(group[:24].reshape(2, 3, 4), group[24:].reshape(2, 4)) is None  # model axis
+    assert kernels.stacked_bias(group[:24].reshape(2, 3, 4), group[24:].reshape(2, 4)) is None  # model axis
 
 
 def test_model_axis_keeps_working_in_training_mode(rng):
@@ -179,7 +180,7 @@ def test_relu_backward_leaves_its_argument_alone(shape, dtype, rng):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("shape", [(7, 2), (300, 10), (3, 5, 4), (1, 1)])
 def test_row_max_and_row_sum_are_max_and_sum_over_the_class_axis(shape, dtype, rng):
-    from scratchnet.losses import row_max, row_sum
+    from scratchnet.kernels import row_max, row_sum
 
     a = (rng.standard_normal(shape) * 10).astype(dtype)
     kept = a.copy()

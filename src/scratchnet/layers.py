@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
+from .kernels import keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
 
 
 class Layer:
@@ -101,8 +102,8 @@ class Dense(Layer):
         # (F_in + 1, units) matrix, and x @ W + b = [x, 1] @ [W; b]. The bias then
         # rides along in the matrix product, and so does its gradient:
         # [x, 1]^T g = [grad_W; grad_b]. Training steps use this (two NumPy calls fewer).
-        self.Wb = _stacked(params["W"], params["b"])
-        self.grad_Wb = _stacked(grads["W"], grads["b"])
+        self.Wb = stacked_bias(params["W"], params["b"])
+        self.grad_Wb = stacked_bias(grads["W"], grads["b"])
         self.WT = None if self.Wb is None else params["W"].swapaxes(-1, -2)
         self._scratch = {}
 
@@ -131,7 +132,7 @@ class Dense(Layer):
             return None
         x1 = np.ones(x.shape[:-1] + (x.shape[-1] + 1,), x.dtype)
         out = np.empty(x.shape[:-1] + (self.units,), x.dtype)
-        return _keep(self._scratch, x.shape,
+        return keep_buffers(self._scratch, x.shape,
                      (x1, x1.swapaxes(-1, -2), x1[..., :-1], out, np.empty_like(x)))
 
     def infer(self, x, inplace=False):
@@ -177,7 +178,7 @@ class ReLU(Layer):
         # of the same shape costs half of max against the scalar 0 on small batches
         bufs = self._scratch.get(x.shape)
         if bufs is None or bufs[0].dtype != x.dtype:
-            bufs = _keep(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x), np.empty_like(x)))
+            bufs = keep_buffers(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x), np.empty_like(x)))
         self.out, zeros, self.grad_in = bufs
         return np.maximum(x, zeros, out=self.out)
 
@@ -188,12 +189,8 @@ class ReLU(Layer):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
         # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
         # sign has the lower fixed cost, out > 0 the lower cost per element.
-        out, gate = self.out, self.grad_in
-        if gate is None or out.size < 2048:
-            gate = np.sign(out, out=gate)
-        else:
-            np.greater(out, self._scratch[out.shape][1], out=gate)
-        return np.multiply(grad_out, gate, out=gate)
+        bufs = self._scratch.get(self.out.shape) if self.grad_in is not None else None
+        return relu_gate(self.out, grad_out, self.grad_in, None if bufs is None else bufs[1])
 
 
 class Softmax(Layer):
@@ -216,22 +213,6 @@ class Softmax(Layer):
         return s * (grad_out - np.sum(grad_out * s, axis=-1, keepdims=True))
 
 
-def _stacked(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """The (..., F_in + 1, units) view [W; b] when each model's b (units,) directly
-    follows its W (F_in, units) in memory, as in one model's flat parameter array or
-    a model group's (M, F_in + 1, units) blocks; else None."""
-    if W.ndim < 2 or b.shape != W.shape[:-2] + W.shape[-1:] or W.dtype != b.dtype:
-        return None
-    if W.base is None or b.base is not W.base:
-        return None  # not two views of one flat array
-    item, (rows, units) = W.itemsize, W.shape[-2:]
-    if (W.strides[-2:] != (units * item, item) or b.strides[-1] != item
-            or b.strides[:-1] != W.strides[:-2]
-            or b.ctypes.data != W.ctypes.data + rows * units * item):
-        return None
-    return np.lib.stride_tricks.as_strided(W, W.shape[:-2] + (rows + 1, units), W.strides)
-
-
 def as_shape(in_shape) -> tuple[int, ...]:
     """One sample's shape as a tuple: an integer width F is ``(F,)``."""
     if isinstance(in_shape, (int, np.integer)) and not isinstance(in_shape, bool):
@@ -248,22 +229,7 @@ def features(layer, in_shape) -> int:
     return shape[0]
 
 
-def _keep(scratch: dict, shape: tuple, new):
-    """Keep ``new`` as the training-step arrays for inputs of ``shape``; a few shapes
-    at most (a full and a last batch, typically). What a training step returns is
-    only valid until the next step of that shape; inference never uses them."""
-    if len(scratch) >= 4:
-        scratch.clear()
-    scratch[shape] = new
-    return new
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Stable softmax over the last axis. logits: (..., C) -> probs: (..., C)."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=-1, keepdims=True)
-    return probs
 
 
 class LeakyReLU(Layer):
@@ -380,18 +346,6 @@ class GELU(Layer):
 
     def config(self):
         return {"type": "GELU", "approximate": "tanh"}
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Stable logistic function: exp is only ever taken of -|x|.
-    1 / (1 + e) where x >= 0, else e / (1 + e), with e = exp(-|x|); two temporaries."""
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    denom = e + 1
-    np.copyto(e, 1, where=x >= 0)
-    e /= denom
-    return e
 
 
 class Dropout(Layer):
