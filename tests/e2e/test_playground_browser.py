@@ -141,6 +141,10 @@ def test_url_state_is_restored(browser, server):
     s = pg.evaluate("window.pg.state.settings")
     assert (s["dataset"], s["classes"], s["hidden"], s["lr"], s["seed"]) == ("spirals", 3, [8, 8], 0.03, 7)
     assert pg.input_value("#dataset") == "spirals"
+    pg.evaluate("location.hash = '#dataset=circles&lr=0.5'")  # a link pasted into the same tab
+    pg.wait_for_function("window.pg.state.settings.dataset === 'circles'")
+    s = pg.evaluate("window.pg.state.settings")
+    assert (s["lr"], s["hidden"], s["classes"]) == (0.5, [64], 2)  # the rest: defaults
     context.close()
 
 

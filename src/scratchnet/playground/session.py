@@ -669,7 +669,7 @@ class Session:
         """Everything but the arrays: settings, data summary and the network's shape."""
         s = self.settings
         widths = [len(s["features"])] + list(s["hidden"]) + [self.model.n_outputs_]
-        return {"type": "state", "settings": s, "task": self.task, "domain": self.domain,
+        return {"type": "state", "settings": s, "defaults": DEFAULTS, "task": self.task, "domain": self.domain,
                 "classes": None if self.classes is None else [_literal_json(c) for c in self.classes],
                 "value_range": self.value_range() if self.task == "regression" else None,
                 "widths": widths, "version": self.version, "epoch": self.epoch,

@@ -636,5 +636,8 @@ function settingsFromHash() {
   return out;
 }
 
+// a link pasted into this tab: apply its settings (our own replaceState fires no hashchange)
+// (what the link leaves out goes back to its default)
+window.addEventListener("hashchange", () => send({ type: "settings", changes: { ...pg.state.defaults, ...settingsFromHash() } }));
 window.addEventListener("resize", () => { if (pg.state) { buildNetwork(pg.state); drawNeurons(); drawLinks(); } });
 connect();
