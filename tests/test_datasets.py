@@ -41,7 +41,7 @@ def test_bundled_datasets(loader, shape, n_classes):
 
 
 def test_unknown_dataset_lists_valid():
-    with pytest.raises(ValueError, match="valid: blobs, circles, digits, iris, moons, spirals"):
+    with pytest.raises(ValueError, match="valid: blobs, circles, digits, iris, mnist1d, moons, spirals"):
         datasets.load("mnist")
 
 
