@@ -139,7 +139,6 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
     M = int(np.prod(lead))
     row_bytes = M * (X[:1].nbytes + Y[:1].nbytes)
     rows = max(1, GATHER_BYTES // row_bytes // batch_size) * batch_size
-    at = (slice(None),) * len(lead)  # index of the batch axis: after the model axis
     step = make_step(model)
     seen = None  # (..., n, C): each row's logits at its step, in `order`
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
@@ -150,20 +149,20 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
             # bounds-check buffering: a permutation is in range
             xs, ys = X.take(idx, axis=0, mode="clip"), Y.take(idx, axis=0, mode="clip")
             for s in range(0, idx.shape[-1], batch_size):
-                batch = at + (slice(s, s + batch_size),)
-                xb = xs[batch]
+                e = s + batch_size  # the batch axis follows a group's model axis
+                xb, yb = (xs[:, s:e], ys[:, s:e]) if lead else (xs[s:e], ys[s:e])
                 if augment is not None:
                     xb = augment(xb, rng)
-                logits = step(xb, ys[batch])
+                logits = step(xb, yb)
                 if seen is None:
-                    seen = np.empty(lead + (n,) + logits.shape[len(lead) + 1:], logits.dtype)
+                    seen = np.empty(lead + (n,) + logits.shape[-1:], logits.dtype)
                 start = chunk_start + s
-                seen[at + (slice(start, start + logits.shape[len(lead)]),)] = logits
+                seen[..., start:start + yb.shape[-2], :] = logits
         # the epoch's loss from its logits, in chunks that bound the temporaries
         loss, loss_sum = model.loss, 0.0
         for start in range(0, n, EPOCH_LOSS_CHUNK):
             idx = order[..., start:start + EPOCH_LOSS_CHUNK]
-            chunk_loss = loss.forward(seen[at + (slice(start, start + idx.shape[-1]),)],
+            chunk_loss = loss.forward(seen[..., start:start + idx.shape[-1], :],
                                       Y.take(idx, axis=0))
             loss_sum = loss_sum + (chunk_loss * idx.shape[-1] if loss.reduction == "mean" else chunk_loss)
         mean_loss = loss_sum / n
