@@ -70,13 +70,14 @@ class Connection:
         self.sessions[self.token] = self
         player = asyncio.create_task(self.player())
         try:
-            while True:
+            while not self.closed:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
                 await self.handle(message.get("text"), message.get("bytes"))
-        except WebSocketDisconnect:
-            pass
+        except Exception as e:
+            if not self.gone(e):
+                raise
         finally:
             self.closed = True
             self.playing = False
@@ -103,6 +104,9 @@ class Connection:
         except ValueError as e:
             await self.send_json({"type": "error", "id": msg_id, "message": str(e)})
         except Exception as e:  # never let one bad message end the tab's session
+            if self.gone(e):  # the tab closed while its answer was on the way
+                self.closed = True
+                return
             log.exception("playground message failed")
             await self.send_json({"type": "error", "id": msg_id,
                                   "message": f"internal error: {type(e).__name__}: {e}"})
@@ -176,10 +180,25 @@ class Connection:
             await self._play()
         except asyncio.CancelledError:
             raise
-        except Exception:  # the tab went away mid-send, or a bug: stop this tab's training only
-            if not self.closed:
-                log.exception("playground training loop failed")
+        except Exception as e:
             self.playing = False
+            if self.gone(e):  # the tab went away mid-send
+                self.closed = True
+                return
+            log.exception("playground training loop failed")  # a bug: this tab's training stops
+            try:
+                await self.send_json({"type": "error", "id": None,
+                                      "message": "training stopped on an internal error"})
+            except Exception:
+                self.closed = True
+
+    def gone(self, exc) -> bool:
+        """Whether ``exc`` says the tab has closed (Starlette and uvicorn say it several ways)."""
+        from starlette.websockets import WebSocketState
+
+        return isinstance(exc, WebSocketDisconnect) or (
+            isinstance(exc, (RuntimeError, OSError)) and WebSocketState.DISCONNECTED in (
+                self.ws.client_state, self.ws.application_state))
 
     async def _play(self):
         while True:
@@ -379,8 +398,12 @@ def _bind(host: str, port: int) -> socket.socket:
 def _server(sock):
     import uvicorn
 
+    from uvicorn.config import WS_PROTOCOLS
+
+    ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
+    # a message over 4 MB closes the connection; over 1 MB the app answers with an error
     config = uvicorn.Config(create_app(), log_level="warning", ws_max_size=4 * MAX_MESSAGE,
-                            ws="websockets", lifespan="off")
+                            ws=ws, lifespan="off")
     return uvicorn.Server(config)
 
 
