@@ -542,27 +542,29 @@ def test_lbfgs_sample_weights_equal_repeated_rows(rng):
 
 # -- scikit-learn's semantics that users rely on --------------------------------------------
 def test_coefs_and_intercepts_are_the_live_parameters(rng):
+    """Changed in place, or replaced by arrays (items or whole lists), coefs_ and
+    intercepts_ are what predict and the next partial_fit use: the same as
+    scikit-learn's estimator given the same changes (its SGD run being the same)."""
     X, y = _blobs(rng, n=60)
-    clf = MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", max_iter=3, random_state=0)
-    clf.fit(X, y)
-    before = clf.predict_proba(X)
-    clf.coefs_[1][...] = 0  # in place: the output layer now sees only its biases
-    clf.intercepts_[1][...] = [0.0, 1.0, 0.0]
-    np.testing.assert_array_equal(clf.predict(X), np.full(len(X), 1))
-    # arrays assigned in their place are what predict and the next partial_fit start from
-    W0 = rng.normal(size=(4, 5))
-    clf.coefs_[0] = W0
-    clf.coefs_ = [clf.coefs_[0], np.zeros((5, 3))]
-    assert not np.allclose(clf.predict_proba(X), before)
-    assert np.shares_memory(clf.coefs_[0], clf._net.params)
-    np.testing.assert_array_equal(clf.coefs_[0], W0)
-    clf.partial_fit(X, y)
-    manual = MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", random_state=0)
-    manual.fit(X, y)
-    # a differently shaped network assigned in whole: the estimator takes its shapes
-    clf.coefs_ = [rng.normal(size=(4, 7)), rng.normal(size=(7, 3))]
-    clf.intercepts_ = [np.zeros(7), np.zeros(3)]
-    assert clf.predict_proba(X).shape == (60, 3) and clf._net.params.size == 4 * 7 + 7 + 7 * 3 + 3
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", max_iter=3, random_state=0)
+    ours, theirs = MLPClassifier(**params).fit(X, y), sk_nn.MLPClassifier(**params).fit(X, y)
+    W0, W1 = rng.normal(size=(4, 5)), rng.normal(size=(5, 3))
+    for est in (ours, theirs):
+        est.coefs_[1][...] = 0  # in place: the output layer sees only its biases
+        est.intercepts_[1][...] = [0.0, 1.0, 0.0]
+    np.testing.assert_array_equal(ours.predict(X), np.full(len(X), 1))
+    for est in (ours, theirs):
+        est.coefs_[0] = W0.copy()
+        est.coefs_ = [est.coefs_[0], W1.copy()]
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12)
+    assert np.shares_memory(ours.coefs_[0], ours._net.params)  # views again
+    for est in (ours, theirs):
+        est.partial_fit(X, y)
+    assert _max_diff(ours, theirs) < 1e-12
+    # a differently shaped network assigned whole: the estimator takes its shapes
+    ours.coefs_ = [rng.normal(size=(4, 7)), rng.normal(size=(7, 3))]
+    ours.intercepts_ = [np.zeros(7), np.zeros(3)]
+    assert ours.predict_proba(X).shape == (60, 3) and ours._net.params.size == 4 * 7 + 7 + 7 * 3 + 3
 
 
 def test_parameters_follow_the_float_dtype_of_X(rng):
