@@ -305,7 +305,8 @@ class _Anomaly(Exception):
 
 def _rebatch(batches, chunk_rows, start_row):
     """(X, y) pieces of any sizes -> Chunks of exactly ``chunk_rows`` rows (the last may
-    be smaller), the first ``start_row`` rows dropped."""
+    be smaller), the first ``start_row`` rows dropped. No array is kept a moment longer
+    than needed: a stream's memory is one or two chunks, whatever the file's length."""
     pending, n_pending, row = [], 0, 0
     for X, y in batches:
         if row + len(X) <= start_row:
@@ -316,14 +317,20 @@ def _rebatch(batches, chunk_rows, start_row):
             row = start_row
         pending.append((X, y))
         n_pending += len(X)
+        del X, y
         while n_pending >= chunk_rows:
             X_all, y_all = _joined(pending)
-            yield Chunk(X_all[:chunk_rows], None if y_all is None else y_all[:chunk_rows], row)
-            row += chunk_rows
-            pending = [(X_all[chunk_rows:], None if y_all is None else y_all[chunk_rows:])]
+            head = Chunk(X_all[:chunk_rows], None if y_all is None else y_all[:chunk_rows], row)
             n_pending -= chunk_rows
+            pending = [(X_all[chunk_rows:], None if y_all is None else y_all[chunk_rows:])] \
+                if n_pending else []
+            del X_all, y_all
+            row += chunk_rows
+            yield head
+            del head
     if n_pending:
         X_all, y_all = _joined(pending)
+        pending = []
         yield Chunk(X_all, y_all, row)
 
 
@@ -488,12 +495,15 @@ class _CsvSource:
         def batches():
             reader = pcsv.open_csv(self.path, *self._options(spec, block_size=1 << 22))
             for batch in reader:
-                yield self._arrays(batch, spec)
+                arrays = self._arrays(batch, spec)
+                del batch  # not kept while the chunk is used
+                yield arrays
 
         try:
             for chunk in _rebatch(batches(), chunk_rows, start_row):
+                done += len(chunk.X)
                 yield chunk
-                done = chunk.start + len(chunk.X)
+                del chunk
             return
         except (pa.ArrowException, _Anomaly):
             pass
@@ -561,7 +571,7 @@ class _ParquetSource:
         self.path = path
         pa, pq = self._modules()
         try:
-            self.file = pq.ParquetFile(path)
+            self.file = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read
         except FileNotFoundError:
             raise FileNotFoundError(f"no such file: {path}") from None
         except IsADirectoryError:
@@ -675,15 +685,18 @@ class _ParquetSource:
             row = skip
             try:
                 for batch in self.file.iter_batches(batch_size=chunk_rows, row_groups=groups,
-                                                    columns=self._wanted(spec)):
-                    yield self._arrays(pa.Table.from_batches([batch]), spec, row)
+                                                    columns=self._wanted(spec), use_threads=False):
+                    arrays = self._arrays(pa.Table.from_batches([batch]), spec, row)
                     row += batch.num_rows
+                    del batch  # not kept while the chunk is used
+                    yield arrays
             except (pa.ArrowException, OSError) as e:
                 raise ValueError(f"{self.path} is not a readable Parquet file (truncated or "
                                  f"damaged?): {e}") from None
 
         for chunk in _rebatch(batches(), chunk_rows, start_row - skip):
             yield chunk._replace(start=chunk.start + skip)
+            del chunk
 
 
 def _parse_target(values, lines, path, target, regression, labels=None):

@@ -557,12 +557,21 @@ def predict(model, source, *, proba=False, block_rows=BLOCK_ROWS):
     yields (labels or values (n,), probabilities (n, C) or None). Blocks hold
     ``block_rows`` rows counted from the first, whatever the reader's chunks, so the
     results equal ``model.predict``/``predict_proba`` on the whole array, bit for bit."""
-    pieces = ((chunk.X, None) for chunk in source)
-    for block in datasets._rebatch(pieces, block_rows, 0):
+    for block in datasets._rebatch(_features_only(source), block_rows, 0):
         pred = model.predict(block.X)
         if pred.ndim > 1:
             raise ValueError("predict writes one value per row; this regressor has several targets")
-        yield pred, model.predict_proba(block.X) if proba else None
+        probs = model.predict_proba(block.X) if proba else None
+        del block  # not kept while the next rows are read
+        yield pred, probs
+
+
+def _features_only(source):
+    for chunk in source:
+        X = chunk.X
+        del chunk
+        yield X, None
+        del X
 
 
 def evaluate(model, source, *, block_rows=BLOCK_ROWS) -> dict:
