@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   scratchnet train --config run.toml --lr 0.05   # flags override the TOML file
   scratchnet evaluate --model runs/mine/model.npz --data test.csv
   scratchnet predict --model runs/mine/model.npz --data new.csv --proba --output preds.csv
+  scratchnet train --data big.parquet --target label --stream --out runs/big   # chunks from disk
+  scratchnet train --data big.parquet --target label --scheduler tcp://HOST:8786  # on a Dask cluster
   scratchnet summary --model runs/mine/model.npz
   scratchnet export --model runs/mine/model.npz --onnx model.onnx   # or --safetensors m.safetensors
   scratchnet plot runs/mine
