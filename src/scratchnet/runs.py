@@ -482,8 +482,8 @@ def replot(run_dir) -> list[Path]:
             raise FileNotFoundError(f"{run_dir} is not a finished run folder: no {name}")
     model = io.load(run_dir / MODEL_FILE)
     metrics = _read_json(run_dir / "metrics.json")
-    try:
-        data = load_data(metrics["config"]["data"])
+    try:  # a streamed run's data may not fit in memory: no decision boundary then
+        data = None if metrics["config"].get("stream") else load_data(metrics["config"]["data"])
     except (OSError, ValueError):
         data = None  # e.g. the CSV has moved: every plot but the decision boundary
     return write_plots(run_dir, model, data, model.history, metrics)

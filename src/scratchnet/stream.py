@@ -399,6 +399,8 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
     history = model.history
     start_epoch = len(history.get("loss", []))
     n_rows = getattr(model, "stream_rows_", None)
+    if client is not None and reader is not None and n_rows is None:  # built by fit(): count the rows
+        n_rows = run(scan, source, Rows(), regression).n_rows
     bar = _progress(epochs, start_epoch) if progress else None
     workers = sorted(client.scheduler_info()["workers"]) if client is not None else []
     try:
