@@ -116,8 +116,8 @@ def test_layers_refuse_the_wrong_sample_shape():
         sn.Conv1d(4, 5).output_shape((1, 3))
     with pytest.raises(ValueError, match="does not fit a sequence of length 2"):
         sn.MaxPool1d(3).output_shape((1, 2))
-    for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="channels must be an integer"):
+    for bad in (0, -1, 2.5, True):  # a value out of range, or not an integer at all
+        with pytest.raises((ValueError, TypeError), match="channels must be an integer"):
             sn.Conv1d(bad, 3)
     with pytest.raises(ValueError, match="padding must be an integer >= 0"):
         sn.Conv1d(2, 3, padding=-1)

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 
+from .validation import check_number
+
 
 def _monitored(name, monitor, logs):
     if monitor not in logs:
@@ -55,10 +57,8 @@ class EarlyStopping:
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=True):
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        check_number("patience", patience, integer=True, low=0, say_kind=True)
+        check_number("min_delta", min_delta, low=0)
         self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
         self.mode = _mode(mode, monitor)
         self.restore_best_weights = restore_best_weights
@@ -102,8 +102,7 @@ class ReduceLROnPlateau:
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8, mode="auto"):
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
+        check_number("factor", factor, low=0, low_open=True, high=1)
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.monitor, self.factor, self.patience = monitor, factor, patience

@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import init as initializers
 from .layers import LAYERS, Layer
+from .validation import check_number
 
 
 def output_length(length: int, kernel_size: int, stride: int, padding: int = 0) -> int:
@@ -124,9 +125,7 @@ def channels_length(layer, in_shape) -> tuple[int, int]:
 
 
 def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_number(name, value, integer=True, low=minimum, say_kind=True)
 
 
 class Conv1d(Layer):

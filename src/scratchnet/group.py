@@ -31,7 +31,8 @@ import numpy as np
 
 from . import layers as L
 from .data import check_X
-from .model import Sequential, check_positive
+from .model import Sequential
+from .validation import check_positive
 from .parallel import default_threads, train_shards
 from .train import train_epoch
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import init as initializers
 from .kernels import keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
+from .validation import check_number
 
 
 class Layer:
@@ -358,9 +359,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = check_number("Dropout rate", rate, low=0, high=1, say_kind=True)
         self.rng = None
 
     def init_params(self, params, rng):
@@ -408,11 +407,8 @@ class BatchNorm1d(Layer):
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm1d momentum must be in [0, 1], got {momentum!r}")
-        if not eps > 0:
-            raise ValueError(f"BatchNorm1d eps must be > 0, got {eps!r}")
-        self.momentum, self.eps = float(momentum), float(eps)
+        self.momentum = check_number("BatchNorm1d momentum", momentum, low=0, high=1, high_open=False)
+        self.eps = check_number("BatchNorm1d eps", eps, low=0, low_open=True)
         self.buffers: dict[str, np.ndarray] = {}
 
     sample_ndim = 1

@@ -5,6 +5,7 @@ import numpy as np
 
 from .kernels import (binary_cross_entropy_elements, sigmoid,
                       softmax_cross_entropy_grad, softmax_cross_entropy_rows)
+from .validation import check_number
 
 
 class SoftmaxCrossEntropy:
@@ -22,9 +23,7 @@ class SoftmaxCrossEntropy:
 
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
         self.reduction = check_reduction(reduction)
-        if isinstance(label_smoothing, bool) or not 0 <= label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_number("label_smoothing", label_smoothing, low=0, high=1)
 
     def forward(self, logits: np.ndarray, targets: np.ndarray):
         if self.label_smoothing or targets.ndim < logits.ndim:

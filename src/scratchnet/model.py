@@ -8,6 +8,7 @@ from . import losses, optimizers
 from .callbacks import EarlyStopping
 from .data import LabelEncoder, check_X, one_hot
 from .datasets import Standardizer
+from .validation import check_positive
 from .train import TrainingDiverged, predicted_index, run_epochs
 
 DTYPES = ("float32", "float64")
@@ -26,16 +27,6 @@ def _is_dtype_like(dtype) -> bool:
         return True
     except TypeError:
         return False
-
-
-def check_positive(name, value, kind=float, allow_zero=False):
-    """Validate a hyper-parameter, naming it in the error."""
-    ok_type = (int, np.integer) if kind is int else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type):
-        raise TypeError(f"{name} must be a {'positive integer' if kind is int else 'number'}, got {value!r}")
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return value
 
 
 def check_seed(seed) -> np.random.SeedSequence:

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .validation import check_number
+
 
 class Optimizer:
     hyper = ("weight_decay", "clipnorm")  # what config() records besides type and lr
@@ -302,14 +304,7 @@ class CosineDecay:
 
 
 def _check(name, value, positive=False, upper=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0) or (
-            upper is not None and value >= upper):
-        bound = f"in [0, {upper})" if upper is not None else "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
-    return value
+    return check_number(name, value, low=0, low_open=positive, high=upper)
 
 
 OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,

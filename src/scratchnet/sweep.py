@@ -34,7 +34,8 @@ import numpy as np
 
 from . import presets
 from .group import can_pad, default_threads, fit_group, group_key
-from .model import MLP, check_positive
+from .model import MLP
+from .validation import check_positive
 from .presets import FIT_KEYS, MODEL_KEYS
 from .train import TrainingDiverged
 
