@@ -32,7 +32,7 @@ from . import datasets, losses
 from .data import LabelEncoder, check_X
 from .datasets import CHUNK_ROWS, Chunk, Chunks
 from .model import CHUNK_ROWS as MODEL_CHUNK_ROWS
-from .model import check_positive
+from .validation import check_positive
 from .train import TrainingDiverged, _restore, _snapshot, predicted_index, train_epoch
 
 SHUFFLE_ROWS = 65_536  # rows in the shuffle buffer
