@@ -33,7 +33,7 @@ from .data import LabelEncoder, check_X
 from .datasets import CHUNK_ROWS, Chunk, Chunks
 from .model import CHUNK_ROWS as MODEL_CHUNK_ROWS
 from .validation import check_positive
-from .train import TrainingDiverged, _restore, _snapshot, predicted_index, train_epoch
+from .train import TrainingDiverged, predicted_index, restore_training, snapshot_training, train_epoch
 
 SHUFFLE_ROWS = 65_536  # rows in the shuffle buffer
 BLOCK_ROWS = MODEL_CHUNK_ROWS  # rows per predict call: the model's own chunks, whatever the reader's
@@ -334,11 +334,11 @@ def partial_fit(model, X, y, *, classes=None, batch_size=32):
             raise ValueError(f"classes={np.asarray(classes).tolist()} differ from those of the "
                              f"first call: {known.tolist()}")
     X, Y, y_idx = _prepared(model, Chunk(X, y, 0))
-    snapshot = _snapshot(model)
+    snapshot = snapshot_training(model)
     with np.errstate(over="ignore", invalid="ignore"):
         loss, _ = train_epoch(model, X, Y, y_idx, min(batch_size, len(X)), model.shuffle_rng)
     if not np.isfinite(loss) or not np.isfinite(model.params).all():
-        _restore(model, snapshot)
+        restore_training(model, snapshot)
         raise TrainingDiverged(f"training diverged in partial_fit: the loss became {loss}; the "
                                f"model keeps its weights from before this call. Try a lower "
                                f"learning rate (lr={model.optimizer.lr!r}).")
@@ -405,7 +405,7 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
     workers = sorted(client.scheduler_info()["workers"]) if client is not None else []
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
-            snapshot = _snapshot(model)
+            snapshot = snapshot_training(model)
             state = EpochState(model, shuffle_buffer, batch_size, train_rows)
             if client is not None and reader is not None:
                 state = _epoch_on_cluster(client, state, reader, n_rows, epoch, log, workers)
@@ -416,7 +416,7 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
                     state.train_chunk(chunk)
             train_loss, train_acc = state.finish()
             if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
-                _restore(model, snapshot)
+                restore_training(model, snapshot)
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1}: the loss became {train_loss}; "
                     f"the model keeps the weights from before that epoch. "

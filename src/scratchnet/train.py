@@ -31,10 +31,10 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     bar = _progress(epochs, start_epoch) if progress else None
     try:
         for epoch in range(start_epoch, start_epoch + epochs):
-            snapshot = _snapshot(model)  # the last finite state, restored on divergence
+            snapshot = snapshot_training(model)  # the last finite state, restored on divergence
             train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng, augment)
             if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
-                _restore(model, snapshot)
+                restore_training(model, snapshot)
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1}: the loss became {train_loss}; "
                     f"the model keeps the weights from before that epoch. "
@@ -64,12 +64,12 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     return history
 
 
-def _snapshot(model):
+def snapshot_training(model):
     """Copies of what an epoch changes: weights, layer buffers, optimizer state."""
     return model_state(model), {k: v.copy() for k, v in model.optimizer.state().items()}
 
 
-def _restore(model, snapshot) -> None:
+def restore_training(model, snapshot) -> None:
     state, optimizer_state = snapshot
     restore_state(model, state)
     for name in model.optimizer.state().keys() - optimizer_state.keys():

@@ -19,7 +19,7 @@ from .. import io, optimizers, presets
 from .. import layers as L
 from ..datasets import Standardizer
 from ..model import Sequential
-from ..train import TrainingDiverged, _restore, _snapshot, predicted_index, train_step
+from ..train import TrainingDiverged, predicted_index, restore_training, snapshot_training, train_step
 from . import data as D
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity")
@@ -433,7 +433,7 @@ class Session:
         lay = model.layers[d]
         param = "W" if input is not None else "b"
         where = (input, unit) if input is not None else (unit,)
-        snapshot = _snapshot(model)
+        snapshot = snapshot_training(model)
         rng_states = [(g, g.bit_generator.state) for g in self._generators()]
         outs, grad_outs, seen = {}, {}, {}
         watched = _watch(model, outs, grad_outs, seen, lambda: float(lay.grads[param][where]))
@@ -448,7 +448,7 @@ class Session:
             for obj, names in watched:
                 for name in names:
                     delattr(obj, name)
-            _restore(model, snapshot)
+            restore_training(model, snapshot)
             for gen, state in rng_states:
                 gen.bit_generator.state = state
         # plain SGD may fold lr into dL/dlogits (train.make_step): show true gradients
