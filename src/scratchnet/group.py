@@ -30,7 +30,6 @@ import json
 import numpy as np
 
 from . import layers as L
-from .data import check_X
 from .model import Sequential
 from .validation import check_positive
 from .parallel import default_threads, train_shards
@@ -87,8 +86,7 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
     check_positive("epochs", epochs, int)
     check_positive("batch_size", batch_size, int)
     threads = default_threads() if threads is None else check_positive("threads", threads, int)
-    m0 = models[0]
-    X = check_X(X, m0.n_features_ if m0.built else None, m0.dtype)
+    X = models[0]._check_samples(X)  # (N, F), or (N, C, L) for convolutional models
     Y = y_idx = None
     for m in models:
         group_key(m)  # scale=True and the like: refused before anything is fitted
@@ -99,10 +97,11 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
         Y = Y_m
         if not m.built:
             m._prepare(Y.shape[-1])
-            m.build(X.shape[1])
+            m.build(X.shape[1:])
         m._check_outputs(Y.shape[-1])
-        if m.n_features_ != X.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} features, but a model was built for {m.n_features_}")
+        if m.input_shape_ != X.shape[1:]:
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but a model was built for "
+                             f"{m.input_shape_}")
     if batch_size > len(X):
         raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
     if len({group_key(m) for m in models}) > 1:
