@@ -14,8 +14,9 @@ Cells (``--list`` prints their names; ``--only`` takes a regular expression on t
       ``MLP.fit`` hands it) against an eager PyTorch loop doing the same work (same
       data, batch, layers and starting weights; index-gathered batches, zero_grad /
       backward / [clip] / step), PyTorch at its default threads and at 1 thread;
-      seconds per epoch over the steps of the epoch. S = moons 3750×2, 2-64-2, batch 10;
-      M = 5,000×40, 40-512-512-10, batch 100; L = 12,800×32, 32-512-512-10, batch 256.
+      seconds per epoch over the steps of the epoch. S = the tutorial's moons (its
+      first 1,000 training rows), 2-64-2, batch 10 (100 steps); M = 2,000×40,
+      40-512-512-10, batch 100; L = 5,120×32, 32-512-512-10, batch 256 (20 steps each).
       Factors vary one at a time from the base (ReLU, SGD, softmax cross-entropy, no
       regularisation). L cells also time their "BLAS floor": the step's matrix
       products alone (NumPy matmul, same shapes and dtype, forward and backward).
@@ -571,13 +572,19 @@ def report(res: dict, before: dict | None = None) -> str:
              f"- NumPy {info['numpy']} (BLAS: {info['numpy_blas']}); scikit-learn {info['sklearn']}; "
              f"PyTorch {info['torch']}",
              "- thread pools (threadpoolctl): " + "; ".join(info["threadpools"]), ""]
+    if max(res["load_start"][0], res["load_end"][0]) > (info["cores"] or 1):
+        lines += ["The load average exceeded the number of cores: other work shared the CPUs. "
+                  "Contenders running several threads suffer most from that (each parallel region "
+                  "waits for its slowest thread, which may be descheduled), so absolute times are "
+                  "inflated, the default-thread ratios are noisy, and the one-thread columns are "
+                  "the steadier comparison.", ""]
     if not res.get("complete", True):
         lines += [f"**This run stopped early**, after {len(cells)} cells: the tables hold those.", ""]
     errors = [f"- `{name}`: {c['error']}" for name, c in cells.items() if c["kind"] == "error"]
     for size, unit in (("S", "µs"), ("M", "ms"), ("L", "ms")):
         rows = {n: c for n, c in cells.items() if c["kind"] == "train" and c["size"] == size}
         if rows:
-            lines += training_table(size, unit, rows, tt, before)
+            lines += training_table(size, unit, rows, tt, before, res['quick'])
     lines += other_tables(cells)
     if before is not None:
         lines += before_lines(before)
@@ -590,13 +597,13 @@ def fmt_load(load) -> str:
     return ", ".join(f"{x:.2f}" for x in load)
 
 
-def training_table(size, unit, rows, tt, before=None) -> list[str]:
+def training_table(size, unit, rows, tt, before=None, quick=False) -> list[str]:
     s = SIZES[size]
     arch = "-".join(str(n) for n in (s["features"], *s["hidden"], "C"))
     any_cell = next(iter(rows.values()))
     target = 0.1 if size == "S" else 1.0
     lines = [f"### Training {size}: {arch}, batch {s['batch_size']}, {any_cell['steps']} steps per epoch", "",
-             f"{unit} per training step (medians of up to {QUICK_ROUNDS if any_cell['rounds'] <= QUICK_ROUNDS else ROUNDS[size][0]} "
+             f"{unit} per training step (medians of up to {QUICK_ROUNDS if quick else ROUNDS[size][0]} "
              "rounds; `rounds` says how many ran). C = 10 classes (S: 2); bce: one logit on y mod 2; "
              "mse: regression on the one-hot labels. ratio = scratchnet / PyTorch, first both at their "
              f"default threads (NumPy's BLAS and PyTorch: {tt}), then both at one thread"
@@ -627,9 +634,9 @@ def training_table(size, unit, rows, tt, before=None) -> list[str]:
         dagger = "floor" in t and t["floor"] > t["torch"]
         dagger1 = "floor1" in t and t["floor1"] > t["torch1"]
         line = (f"| {c['dtype']} {c['factor']}{mark} | {c['rounds']} | {fmt_time(t['scratchnet'], unit)} | "
-                f"{fmt_time(t['torch'], unit)} | {r['vs_torch']:.2f} | {verdict(ok)}{' †' * dagger} | "
+                f"{fmt_time(t['torch'], unit)} | {fmt_ratio(r['vs_torch'])} | {verdict(ok)}{' †' * dagger} | "
                 f"{fmt_time(t.get('scratchnet1', t['scratchnet']), unit)} | {fmt_time(t['torch1'], unit)} | "
-                f"{r['vs_torch1']:.2f} | {verdict(ok1)}{' †' * dagger1} |")
+                f"{fmt_ratio(r['vs_torch1'])} | {verdict(ok1)}{' †' * dagger1} |")
         if size == "L":
             fok, fok1 = r["vs_floor"] <= 1.15, r["vs_floor1"] <= 1.15
             floor_met += fok
@@ -641,7 +648,7 @@ def training_table(size, unit, rows, tt, before=None) -> list[str]:
                 line += " |"
             else:
                 r_old = train_ratios(old)
-                line += f" {r_old['vs_torch']:.2f}, {r_old['vs_torch1']:.2f} |"
+                line += f" {fmt_ratio(r_old['vs_torch'])}, {fmt_ratio(r_old['vs_torch1'])} |"
         lines.append(line)
     lines += ["", f"Target met in {met} of {len(rows)} {size} cells at default threads, {met1} at one thread"
               + (f"; the floor target (default threads) in {floor_met}" if size == "L" else "") + ".", ""]
@@ -664,6 +671,11 @@ def before_lines(before: dict) -> list[str]:
         elif c["kind"] == "sklearn":
             lines.append(f"- `{name}`: fit time {sklearn_ratio(c):.2f}× scikit-learn's")
     return lines + [""]
+
+
+def fmt_ratio(ratio: float) -> str:
+    """Two decimals, or three significant digits below 0.1 (S's ratios are small)."""
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3g}"
 
 
 def verdict(ok: bool) -> str:
