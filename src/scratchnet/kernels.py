@@ -35,17 +35,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return probs
 
 
-def softmax_cross_entropy_rows(logits: np.ndarray, targets: np.ndarray):
-    """Each row's -sum_c y_c log softmax(z)_c (..., B) and softmax(z) (..., B, C):
-    ``functional.softmax_cross_entropy`` before the sum over rows, and the probs its
-    gradient needs. log-sum-exp keeps a probability of 0 away from any log."""
-    shifted = logits - row_max(logits)
-    exp = np.exp(shifted)
-    sum_exp = row_sum(exp)
-    probs = np.divide(exp, sum_exp, out=exp)
-    # -log p_target = log(sum exp) - shifted_target, per row
-    nll = np.log(sum_exp[..., 0]) - row_sum(shifted * targets)[..., 0]
-    return nll, probs
+def log_sum_exp(logits: np.ndarray) -> np.ndarray:
+    """log sum_c exp(z_c) per row, (..., B, C) -> (..., B): for two classes one stable
+    ``logaddexp``; else shifted by the row max, so exp never overflows."""
+    if logits.shape[-1] == 2:
+        return np.logaddexp(logits[..., 0], logits[..., 1])
+    top = row_max(logits)
+    exp = logits - top
+    np.exp(exp, out=exp)
+    return (np.log(row_sum(exp)) + top)[..., 0]
+
+
+def softmax_cross_entropy_rows(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Each row's -sum_c y_c log softmax(z)_c = log-sum-exp(z) - sum_c y_c z_c, (..., B),
+    for target rows that sum to 1 (one-hot or smoothed): ``functional.softmax_cross_entropy``
+    before the sum over rows, without the probabilities (a loss value needs none)."""
+    return log_sum_exp(logits) - row_sum(logits * targets)[..., 0]
 
 
 def softmax_cross_entropy_grad(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:

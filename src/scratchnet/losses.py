@@ -28,15 +28,14 @@ class SoftmaxCrossEntropy:
     def forward(self, logits: np.ndarray, targets: np.ndarray):
         if self.label_smoothing or targets.ndim < logits.ndim:
             targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
-        nll, self.probs = softmax_cross_entropy_rows(logits, targets)
-        self.targets = targets
-        loss = np.add.reduce(nll, axis=-1)
+        self.logits, self.targets = logits, targets  # backward's softmax comes from them
+        loss = np.add.reduce(softmax_cross_entropy_rows(logits, targets), axis=-1)
         if self.reduction == "mean":
             loss = loss / logits.shape[-2]
         return loss
 
     def backward(self) -> np.ndarray:
-        grad = self.probs - self.targets
+        grad = softmax_cross_entropy_grad(self.logits, self.targets)
         if self.reduction == "mean":
             grad /= grad.shape[-2]
         return grad
@@ -57,9 +56,7 @@ class SoftmaxCrossEntropy:
         (``engine.loss_and_grad``)."""
         if self.label_smoothing or targets.ndim < logits.ndim:
             targets = self.soft_targets(targets, logits.shape[-1], logits.dtype)
-        nll, probs = softmax_cross_entropy_rows(logits, targets)
-        probs -= targets
-        return nll, probs
+        return softmax_cross_entropy_rows(logits, targets), softmax_cross_entropy_grad(logits, targets)
 
     def soft_targets(self, targets, n_classes, dtype):
         """Class indices (..., B) or one-hot (..., B, C) -> smoothed targets (..., B, C)."""
