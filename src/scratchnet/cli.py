@@ -167,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
             ("--weight-decay", "weight decays; with --random, LOW:HIGH is log-uniform"),
             ("--batch-size", "batch sizes (ranges as --hidden)"), ("--epochs", "epochs (ranges as --hidden)"),
             ("--activation", "activations"), ("--optimizer", "optimizers"),
-            ("--init", "weight inits"), ("--reduction", "mean or sum"), ("--dtype", "float64 or float32")]:
+            ("--init", "weight inits"), ("--reduction", "mean or sum"), ("--dtype", "float64 or float32"),
+            ("--dropout", "dropout rates after each hidden activation"),
+            ("--batchnorm", "batch norm after each hidden Dense layer: on, off"),
+            ("--loss", "losses: softmax_cross_entropy, binary_cross_entropy"),
+            ("--clipnorm", "gradient clipping by global norm"),
+            ("--label-smoothing", "label smoothing of softmax cross-entropy")]:
         sweep.add_argument(flag, nargs="+", metavar="V", help=help_text)
     sweep.add_argument("--trials", type=int, default=1, help="seeded models per point (default 1)")
     sweep.add_argument("--random", type=int, metavar="N", help="random search: N points drawn from the axes")
