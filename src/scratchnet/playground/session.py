@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from .. import io, optimizers, presets
+from .. import io, losses, optimizers, presets
 from .. import layers as L
 from ..datasets import Standardizer
 from ..model import Sequential
@@ -460,7 +460,9 @@ class Session:
         mean_loss = type(model.loss)(**{k: v for k, v in model.loss.config().items() if k != "type"})
         with np.errstate(all="ignore"):
             loss_value = float(mean_loss.forward(logits, yb))
-        probs = getattr(mean_loss, "probs", None)
+        probs = (L.softmax(logits) if isinstance(model.loss, losses.SoftmaxCrossEntropy)
+                 else L.sigmoid(logits) if isinstance(model.loss, losses.BinaryCrossEntropy)
+                 else None)  # the probabilities the loss sees (none for MSE)
         return self._explanation(layer, d, unit, input, xb, yb, outs, grad_outs, probs,
                                  grad_outs[-1], loss_value, before,
                                  seen["grad"] / fold, after)
