@@ -6,7 +6,7 @@ from conftest import require
 
 import scratchnet as sn
 from scratchnet import conv
-from scratchnet.gradcheck import bind_random, check_layer
+from scratchnet.gradcheck import bind_random, check_layer, check_model_axis
 
 TOL = 1e-10
 
@@ -95,16 +95,8 @@ def test_max_pool_ties_go_to_the_first_maximum_as_in_torch():
 def test_conv1d_model_axis_equals_separate_models(rng):
     """M = 3 stacked convolutions compute what 3 separate ones do."""
     group = conv_layer(2, 9, 4, 3, 2, 1, rng, lead=(3,))
-    x, G = rng.standard_normal((3, 5, 2, 9)), rng.standard_normal((3, 5, 4, 5))
-    out, grad_x = group.forward(x), group.backward(G)
-    for m in range(3):
-        single = sn.Conv1d(4, 3, 2, 1)
-        single.bind({k: v[m].copy() for k, v in group.params.items()},
-                    {k: np.zeros_like(v[m]) for k, v in group.params.items()})
-        np.testing.assert_allclose(single.forward(x[m]), out[m], rtol=1e-12)
-        np.testing.assert_allclose(single.backward(G[m]), grad_x[m], rtol=1e-12)
-        for k in group.grads:
-            np.testing.assert_allclose(single.grads[k], group.grads[k][m], rtol=1e-12)
+    check_model_axis(group, rng.standard_normal((3, 5, 2, 9)), rng.standard_normal((3, 5, 4, 5)),
+                     train=False)
 
 
 def test_layers_refuse_the_wrong_sample_shape():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from scratchnet import layers as L
-from scratchnet.gradcheck import bind_random, check_layer
+from scratchnet.gradcheck import bind_random, check_layer, check_model_axis
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (7, 4), (3, 5, 2)])
@@ -19,18 +19,7 @@ def test_gradients_match_finite_differences(make, shape, rng):
 def test_dense_model_axis_equals_separate_models(rng):
     """A group of 3 stacked Dense layers computes what 3 separate ones do."""
     group = bind_random(L.Dense(4), 5, rng, lead=(3,))
-    x = rng.standard_normal((3, 6, 5))
-    g = rng.standard_normal((3, 6, 4))
-    out = group.forward(x)
-    grad_x = group.backward(g)
-    for m in range(3):
-        single = L.Dense(4)
-        single.bind({k: v[m].copy() for k, v in group.params.items()},
-                    {k: np.zeros_like(v[m]) for k, v in group.params.items()})
-        np.testing.assert_allclose(single.forward(x[m]), out[m], rtol=1e-12)
-        np.testing.assert_allclose(single.backward(g[m]), grad_x[m], rtol=1e-12)
-        for k in group.grads:
-            np.testing.assert_allclose(single.grads[k], group.grads[k][m], rtol=1e-12)
+    check_model_axis(group, rng.standard_normal((3, 6, 5)), rng.standard_normal((3, 6, 4)), train=False)
 
 
 def test_relu_does_not_modify_its_input():

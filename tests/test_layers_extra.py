@@ -7,6 +7,7 @@ from scratchnet import layers as L
 from scratchnet import losses
 from scratchnet.gradcheck import bind_random as bound
 from scratchnet.gradcheck import check_layer as check_grads
+from scratchnet.gradcheck import check_model_axis
 from scratchnet.gradcheck import numerical_grad, relative_error
 
 ACTIVATIONS = [lambda: L.LeakyReLU(0.2), L.Sigmoid, L.Tanh, L.GELU, L.Softmax, L.ReLU]
@@ -59,19 +60,7 @@ def test_dropout_inactive_at_inference_and_keeps_the_mean(rng):
 def test_model_axis_equals_separate_models(make, rng):
     """A group of 3 models computes what 3 separate layers do, running statistics included."""
     group = bound(make(), 4, rng, (3,))
-    x, g = rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 4))
-    out = group.forward(x, train=True)
-    grad_x = group.backward(g)
-    for m in range(3):
-        single = type(group)(**{k: v for k, v in group.config().items() if k != "type"})
-        single.bind({k: v[m].copy() for k, v in group.params.items()},
-                    {k: np.zeros_like(v[m]) for k, v in group.params.items()})
-        np.testing.assert_allclose(single.forward(x[m], train=True), out[m], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(single.backward(g[m]), grad_x[m], rtol=1e-12, atol=1e-12)
-        for k in group.grads:
-            np.testing.assert_allclose(single.grads[k], group.grads[k][m], rtol=1e-12, atol=1e-12)
-        for k in getattr(group, "buffers", {}):
-            np.testing.assert_allclose(single.buffers[k], group.buffers[k][m], rtol=1e-12)
+    check_model_axis(group, rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 4)))
 
 
 @pytest.mark.parametrize("layer", [L.Dense(5, init="glorot_normal"), L.ReLU(), L.LeakyReLU(0.3), L.Sigmoid(),

@@ -4,11 +4,12 @@ or in chunks; Parquet gives the same arrays and errors of the same kind, rows co
 from 1."""
 import numpy as np
 import pytest
+from conftest import require
 
 from scratchnet import datasets
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+pa = require("pyarrow")
+pq = require("pyarrow.parquet")
 
 
 def write(tmp_path, text, name="data.csv", encoding="utf-8"):

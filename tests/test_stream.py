@@ -3,13 +3,14 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require
 
 import scratchnet as sn
 from scratchnet import datasets, io, runs, stream
 from scratchnet.cli import main
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+pa = require("pyarrow")
+pq = require("pyarrow.parquet")
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +315,7 @@ def test_stream_flags_are_refused_where_they_do_not_apply(capsys, files):
 # -- Dask ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client():
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as c:
@@ -331,8 +332,8 @@ def test_fit_stream_on_a_cluster_equals_a_local_run(client, files):
 
 
 def test_dask_ml_incremental_trains_the_estimators_and_mlp(client, blobs):
-    da = pytest.importorskip("dask.array")
-    wrappers = pytest.importorskip("dask_ml.wrappers")
+    da = require("dask.array")
+    wrappers = require("dask_ml.wrappers")
     from scratchnet.sklearn import MLPClassifier
 
     X, y = blobs

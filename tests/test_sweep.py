@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require
 
 from scratchnet import MLP
 from scratchnet import sweep as sw
@@ -156,7 +157,7 @@ def test_trials_uses_the_group_engine_and_matches_alone(small):
 
 
 def test_local_dask_cluster_gives_the_same_rows(small):
-    distributed = pytest.importorskip("distributed")
+    distributed = require("distributed")
     X_train, y_train, X_test, y_test = small
     points = sw.grid(hidden=[3, 6, 12], lr=[1e-3, 1e-2])
     kwargs = dict(trials=2, seed=4, epochs=2, batch_size=20, group_size=3)

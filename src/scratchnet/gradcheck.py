@@ -49,3 +49,24 @@ def check_layer(layer, x: np.ndarray, rng: np.random.Generator, train: bool = Tr
     for name, p in layer.params.items():
         err = relative_error(analytic[name], numerical_grad(f, p))
         assert err < tol, f"gradient of {name}: relative error {err:.2e}"
+
+
+def check_model_axis(group, x: np.ndarray, grad_out: np.ndarray, train: bool = True,
+                     tol: float = 1e-12) -> None:
+    """Assert that ``group``, a layer bound to parameters with a leading model axis
+    (M, ...), computes for each model m what the same layer bound to model m's
+    parameters computes on x[m]: outputs, input gradients, parameter gradients and
+    buffers (batch norm's running statistics), to ``tol``."""
+    from .layers import from_config
+
+    out = group.forward(x, train)
+    grad_x = group.backward(grad_out)
+    for m in range(len(x)):
+        single = from_config(group.config())
+        single.bind({k: v[m].copy() for k, v in group.params.items()},
+                    {k: np.zeros_like(v[m]) for k, v in group.params.items()})
+        pairs = [(single.forward(x[m], train), out[m]), (single.backward(grad_out[m]), grad_x[m])]
+        pairs += [(single.grads[k], group.grads[k][m]) for k in group.grads]
+        pairs += [(single.buffers[k], group.buffers[k][m]) for k in getattr(group, "buffers", {})]
+        for single_value, group_value in pairs:
+            np.testing.assert_allclose(single_value, group_value, rtol=tol, atol=tol)

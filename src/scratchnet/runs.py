@@ -384,18 +384,25 @@ def _stream_fit_and_write(model, config, run_dir, progress, plots, seconds_befor
         test_data=spec.get("test_data"))
     run = stream._runner(client)
     test, train = run(stream.evaluate, model, test_rows), run(stream.evaluate, model, train_rows)
-    metrics = {"test": test, "train": train, "epochs_trained": len(model.history["loss"]),
+    data = {"source": spec["source"], "n_train": train["n"], "n_test": test["n"],
+            "features": spec["features"], "target": spec["target"],
+            "validation": spec.get("test_data") or
+            f"rows held out by a hash of their index (test_size {spec['test_size']})"}
+    return _finish_run(run_dir, model, config, test, train, train_seconds, data, plots, None)
+
+
+def _finish_run(run_dir, model, config, test, train, train_seconds, data_info, plots, data):
+    """A finished run's metrics.json, history.csv and plots; the checkpoint goes
+    (model.npz can resume as well). Returns the metrics."""
+    epochs = len(model.history["loss"])
+    metrics = {"test": test, "train": train, "epochs_trained": epochs,
                "timings": {"train_seconds": train_seconds,
-                           "seconds_per_epoch": train_seconds / max(len(model.history["loss"]), 1)},
-               "data": {"source": spec["source"], "n_train": train["n"], "n_test": test["n"],
-                        "features": spec["features"], "target": spec["target"],
-                        "validation": spec.get("test_data") or
-                        f"rows held out by a hash of their index (test_size {spec['test_size']})"},
-               "n_parameters": int(model.params.size), "config": config,
+                           "seconds_per_epoch": train_seconds / max(epochs, 1)},
+               "data": data_info, "n_parameters": int(model.params.size), "config": config,
                "model": model.get_config(), "library_version": __version__}
     write_history(model.history, run_dir / "history.csv")
     if plots:
-        write_plots(run_dir, model, None, model.history, metrics)
+        write_plots(run_dir, model, data, model.history, metrics)
     io.atomic_write(run_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2)), "w")
     (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     return metrics
@@ -426,22 +433,12 @@ def _fit_and_write(model, data, config, run_dir, progress, plots, seconds_before
             raise Interrupted(flag["signal"], epoch, settings["epochs"], run_dir)
     train_seconds = ckpt.seconds()
     io.save(model, run_dir / MODEL_FILE, training=config)
-    metrics = {"test": evaluate(model, data.X_test, data.y_test),
-               "train": evaluate(model, data.X_train, data.y_train),
-               "epochs_trained": len(model.history["loss"]),
-               "timings": {"train_seconds": train_seconds,
-                           "seconds_per_epoch": train_seconds / max(len(model.history["loss"]), 1)},
-               "data": {"source": config["data"]["source"], "n_train": len(data.y_train),
-                        "n_test": len(data.y_test), "features": data.feature_names,
-                        "target": data.target, "validation": validation_name},
-               "n_parameters": int(model.params.size), "config": config,
-               "model": model.get_config(), "library_version": __version__}
-    write_history(model.history, run_dir / "history.csv")
-    if plots:
-        write_plots(run_dir, model, data, model.history, metrics)
-    io.atomic_write(run_dir / "metrics.json", lambda f: f.write(json.dumps(metrics, indent=2)), "w")
-    (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # model.npz can resume as well
-    return metrics
+    data_info = {"source": config["data"]["source"], "n_train": len(data.y_train),
+                 "n_test": len(data.y_test), "features": data.feature_names,
+                 "target": data.target, "validation": validation_name}
+    return _finish_run(run_dir, model, config, evaluate(model, data.X_test, data.y_test),
+                       evaluate(model, data.X_train, data.y_train), train_seconds, data_info,
+                       plots, data)
 
 
 def write_history(history: dict, path) -> None:
