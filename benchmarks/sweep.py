@@ -36,7 +36,7 @@ import tutorial  # noqa: E402  (the tutorial's code, for its timing)
 
 from scratchnet import MLP  # noqa: E402
 from scratchnet.data import tutorial_moons  # noqa: E402
-from scratchnet.group import default_threads  # noqa: E402
+from scratchnet.parallel import default_threads  # noqa: E402
 from scratchnet.sweep import grid, sweep, trials  # noqa: E402
 
 SEED = dict(lr=1e-4, init="normal", reduction="sum")

@@ -26,19 +26,20 @@ pad to the same widths, so a model's result does not depend on the number of sha
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 
 from . import layers as L
 from .model import Sequential
-from .validation import check_positive
 from .parallel import default_threads, train_shards
 from .train import train_epoch
+from .validation import check_positive
 
 PER_MODEL = ("lr", "weight_decay")  # optimizer settings that may differ inside a group
 PADDABLE = (L.ReLU, L.LeakyReLU, L.Tanh, L.GELU, L.Identity)  # element-wise, f(0) = 0
 
-__all__ = ["fit_group", "group_key", "can_pad", "Shard", "default_threads"]
+__all__ = ["fit_group", "group_key", "can_pad", "Shard"]
 
 
 def widths(model) -> tuple[int, ...]:
@@ -123,8 +124,6 @@ def _serialized(on_epoch):
     """Shards report from their threads: one report at a time."""
     if on_epoch is None:
         return None
-    import threading
-
     lock = threading.Lock()
 
     def report(n):

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from . import presets
-from .group import can_pad, default_threads, fit_group, group_key
+from .group import can_pad, fit_group, group_key
+from .parallel import default_threads
 from .model import MLP
 from .validation import check_positive
 from .presets import FIT_KEYS, MODEL_KEYS
