@@ -6,14 +6,13 @@ rows (the recipes were chosen on a 3,200 / 800 split of the training rows only).
 BLAS thread and one PyTorch thread for everyone. Then the CNN's time per epoch, scratchnet
 against eager PyTorch, interleaved rounds, medians.
 
-    python benchmarks/mnist1d.py              # 5 seeds; rewrites the "## MNIST-1D" section
+    python benchmarks/mnist1d_paper.py              # 5 seeds; rewrites the "## MNIST-1D" section
                                               # of docs/benchmarks.md
-    python benchmarks/mnist1d.py --seeds 1 --epochs 3 --no-write    # a smoke test
+    python benchmarks/mnist1d_paper.py --seeds 1 --epochs 3 --no-write    # a smoke test
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
@@ -23,10 +22,6 @@ from common import machine, race
 from report import DOC, write_section
 from threadpoolctl import threadpool_limits
 
-# this file is named like the mnist1d package: `import mnist1d` must find the package
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import scratchnet as sn
 from scratchnet import datasets, presets
 from scratchnet.train import RandomShift
 
@@ -263,7 +258,7 @@ scratchnet {ours * 1e3:.0f} ms, eager PyTorch {theirs * 1e3:.0f} ms: **{ours / t
 One BLAS thread, one PyTorch thread; CPU seconds are this process's (`time.process_time`),
 which other work on a shared machine does not inflate as it does the wall time. Machine: {info['cpu']}, {info['cores']} cores; NumPy
 {info['numpy']}, PyTorch {info['torch']}, scikit-learn {info['sklearn']}. Produced by
-`python benchmarks/mnist1d.py`.
+`python benchmarks/mnist1d_paper.py`.
 """
 
 

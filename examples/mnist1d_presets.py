@@ -2,15 +2,11 @@
 training sequences and scored on the 1,000 test sequences; then a few test sequences
 plotted with their true and predicted labels (mnist1d_predictions.png).
 
-    python examples/mnist1d.py               # the presets' full recipes (a few minutes)
-    python examples/mnist1d.py --epochs 10   # a quick look
+    python examples/mnist1d_presets.py               # the presets' full recipes (a few minutes)
+    python examples/mnist1d_presets.py --epochs 10   # a quick look
 """
 import argparse
-import os
-import sys
 
-# this file is named like the mnist1d package: `import mnist1d` must find the package
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
 
 import matplotlib  # noqa: E402
 
