@@ -510,6 +510,11 @@ def med(values) -> float:
     return float(np.median(values))
 
 
+def medians(runs, key) -> dict:
+    """Per contender, the median of ``key`` over its rounds."""
+    return {k: med([r[key] for r in v]) for k, v in runs.items()}
+
+
 def train_ratios(cell: dict) -> dict:
     """Seconds per step (medians) and the ratios of medians the targets read."""
     t = {k: med(v) / cell["steps"] for k, v in cell["times"].items()}
@@ -689,8 +694,8 @@ def other_tables(cells) -> list[str]:
         runs = c["runs"]
         calls = [("first call", "seconds")] + (
             [("second call", "seconds_again")] if "seconds_again" in runs["scratchnet"][0] else [])
-        secs = {key: {k: med([r[key] for r in v]) for k, v in runs.items()} for _, key in calls}
-        peak = {k: med([r["peak_mib"] for r in v]) for k, v in runs.items()}
+        secs = {key: medians(runs, key) for _, key in calls}
+        peak = medians(runs, "peak_mib")
         lines += [f"### Inference: predict_proba of {c['rows']:,}×20 rows, 20-256-256-2 float32 "
                   f"({c['rounds']} round{'s' if c['rounds'] > 1 else ''})", "",
                   "Each contender in a fresh process per round: "
@@ -713,8 +718,8 @@ def other_tables(cells) -> list[str]:
     c = cells.get("memory-train-L")
     if c and c["kind"] == "memory":
         runs = c["runs"]
-        peak = {k: med([r["peak_mib"] for r in v]) for k, v in runs.items()}
-        secs = {k: med([r["seconds"] for r in v]) for k, v in runs.items()}
+        peak = medians(runs, "peak_mib")
+        secs = medians(runs, "seconds")
         lines += [f"### Memory: training one epoch of L ({c['rows']:,} rows, {c['rounds']} "
                   f"round{'s' if c['rounds'] > 1 else ''})", "",
                   "Fresh process per contender and round; the data loaded first, then the model built "
@@ -726,8 +731,8 @@ def other_tables(cells) -> list[str]:
     c = cells.get("csv-read")
     if c and c["kind"] == "csv":
         runs = c["runs"]
-        peak = {k: med([r["peak_mib"] for r in v]) for k, v in runs.items()}
-        secs = {k: med([r["seconds"] for r in v]) for k, v in runs.items()}
+        peak = medians(runs, "peak_mib")
+        secs = medians(runs, "seconds")
         rt, rm = secs["scratchnet"] / secs["pandas"], peak["scratchnet"] / peak["pandas"]
         lines += [f"### CSV loading: {c['rows']:,}×21 numbers ({c['bytes'] / 2**20:.0f} MiB file, "
                   f"{c['rounds']} round{'s' if c['rounds'] > 1 else ''})", "",
