@@ -106,3 +106,47 @@ def test_read_csv_regression(tmp_path):
 def test_read_csv_errors(tmp_path, text, kwargs, match):
     with pytest.raises(ValueError, match=match):
         datasets.read_csv(write(tmp_path, text), **kwargs)
+
+
+def test_tutorial_moons_is_make_moons_split_as_the_tutorial_does():
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_moons(n_samples=5000, random_state=42, noise=0.1)
+    for got, want in zip(datasets.tutorial_moons(), train_test_split(X, y, random_state=42)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_random_state_is_scikit_learns_own_seed():
+    from sklearn.datasets import make_blobs, make_circles, make_moons
+
+    np.testing.assert_array_equal(datasets.moons(50, noise=0.2, random_state=3)[0],
+                                  make_moons(50, noise=0.2, random_state=3)[0])
+    np.testing.assert_array_equal(datasets.circles(50, random_state=3)[0],
+                                  make_circles(50, noise=0.05, factor=0.5, random_state=3)[0])
+    np.testing.assert_array_equal(datasets.blobs(50, centers=2, center_box=(-4, 4), random_state=3)[0],
+                                  make_blobs(50, centers=2, center_box=(-4, 4), random_state=3)[0])
+    with pytest.raises(ValueError, match="seed or random_state"):
+        datasets.moons(10, seed=1, random_state=1)
+
+
+@pytest.mark.parametrize("name, shape", [("moons", (3750, 2)), ("circles", (1500, 2)), ("spirals", (1500, 2)),
+                                         ("digits", (1347, 64)), ("iris", (112, 4))])
+def test_builtin_names_mean_fixed_rows(name, shape):
+    X_train, X_test, y_train, y_test = datasets.builtin(name)
+    assert X_train.shape == shape and len(y_train) == shape[0]
+    again = datasets.builtin(name)
+    np.testing.assert_array_equal(X_test, again[1])
+    if name in ("circles", "spirals"):  # 2,000 rows of seed 42
+        X, y = datasets.load(name, n_samples=2000, seed=42)
+        assert len(X_train) + len(X_test) == 2000
+        assert np.isin(X_test[:, 0], X[:, 0]).all()
+    with pytest.raises(ValueError, match="unknown built-in dataset 'blobs'"):
+        datasets.builtin("blobs")
+
+
+def test_xor_and_surface():
+    X, y = datasets.load("xor", n_samples=400, noise=0.0, seed=0)
+    np.testing.assert_array_equal(y, (X[:, 0] * X[:, 1] > 0).astype(int))
+    X, y = datasets.load("surface", n_samples=400, noise=0.0, seed=0)
+    np.testing.assert_allclose(y, np.sin(np.pi * X[:, 0]) * np.cos(np.pi * X[:, 1] / 2))

@@ -547,3 +547,20 @@ def test_launch_serves_in_the_background():
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
     with urllib.request.urlopen(url, timeout=10) as r:
         assert 'id="output"' in r.read().decode()
+
+
+@pytest.mark.parametrize("name", ["moons", "circles", "blobs"])
+def test_playground_data_is_scikit_learns_for_the_seed(name):
+    """The playground's sets come from scratchnet.datasets, with scikit-learn's own seed:
+    the same rows as before they moved there (replay scripts depend on it)."""
+    from sklearn.datasets import make_blobs, make_circles, make_moons
+    from sklearn.model_selection import train_test_split
+
+    X, y = {"moons": lambda: make_moons(300, noise=0.2, random_state=7),
+            "circles": lambda: make_circles(300, noise=0.2, factor=0.5, random_state=7),
+            "blobs": lambda: make_blobs(300, centers=3, cluster_std=0.3 + 3 * 0.2, center_box=(-4, 4),
+                                        random_state=7)}[name]()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1 - 0.6, random_state=7)
+    got = D.make_dataset(name, n=300, noise=0.2, seed=7, train_fraction=0.6, classes=3)
+    for a, b in zip(got, (X_train, y_train, X_test, y_test)):
+        np.testing.assert_array_equal(a, b)

@@ -3,7 +3,7 @@ __version__ = "0.1.0"
 
 from . import datasets
 from .callbacks import EarlyStopping, LearningRateScheduler, ReduceLROnPlateau
-from .datasets import Standardizer
+from .preprocessing import Standardizer
 from .conv import Conv1d, Flatten, GlobalAvgPool1d, MaxPool1d
 from .export import from_sklearn, from_torch
 from .io import load, save

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, datasets, io, layers, losses, optimizers, presets, runs
-from .data import tutorial_moons
 from .extras import MissingExtra
-from .sweep import fresh_seed, trials
+from .validation import check_number
 
 EXAMPLES = """examples:
   scratchnet train                          # moons, default settings, into runs/<timestamp>
@@ -88,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="independently seeded runs (default 1); with N > 1 only statistics "
                             "are reported (and written to --out/metrics.json if given)")
     train.add_argument("--data", metavar="NAME|PATH",
-                       help=f"{'|'.join(runs.BUILTIN)} or a .csv or .parquet file (default: moons)")
+                       help=f"{'|'.join(datasets.BUILTIN)} or a .csv or .parquet file (default: moons)")
     train.add_argument("--target", metavar="COLUMN", help="the CSV or Parquet column to predict")
     train.add_argument("--test-size", type=float, dest="test_size",
                        help="fraction held out for testing (default 0.25; moons: the tutorial's split; "
@@ -247,8 +246,31 @@ def show_progress(args) -> bool:
 
 
 def _count(name, value, minimum):
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    check_number(name, value, integer=True, low=minimum, say_kind=True)
+
+
+def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
+              split_seed: int = 42, test_data: str | None = None) -> dict:
+    """The run's data (``runs.load_data`` reads it) from --data, --target, --test-size and
+    --test-data: a built-in name or a CSV/Parquet path with its target column (and
+    optionally a second file of test rows instead of a split)."""
+    if source not in datasets.BUILTIN and not runs.is_data_file(source):
+        raise ValueError(f"--data must be one of {', '.join(datasets.BUILTIN)} or a .csv or .parquet "
+                         f"file, got {source!r}")
+    if runs.is_data_file(source):
+        if not target:
+            raise ValueError(f"--data {source} needs --target COLUMN, the column to predict")
+        source = str(Path(source).resolve())
+    elif target:
+        raise ValueError(f"--target applies to a CSV file or a Parquet file; {source} has its own labels")
+    check_number("--test-size", test_size, low=0, low_open=True, high=1)
+    spec = {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
+    if test_data is not None:
+        if not runs.is_data_file(source) or not runs.is_data_file(test_data):
+            raise ValueError(f"--test-data takes a .csv or .parquet file of test rows, with --data "
+                             f"a file too; got --data {source} --test-data {test_data}")
+        spec["test_data"] = str(Path(test_data).resolve())
+    return spec
 
 
 def cmd_train(args) -> dict:
@@ -276,13 +298,13 @@ def cmd_train(args) -> dict:
     data = args.data or preset.get("data", "moons")  # a recipe preset implies its dataset
     _check_recipe_flags(args, preset, data)
     settings = settings_from_args(args)
-    if args.scale is None and data not in ("moons", "mnist1d"):  # both come as they are meant
+    if args.scale is None and data not in datasets.UNSCALED:  # those come as they are meant
         settings["scale"] = True
     if args.early_stopping is not None and args.validation_split is None:
         # the test split only reports: choosing the epoch on it would bias the score
         raise ValueError("--early-stopping needs --validation-split FRACTION "
                          "(rows held out of the training split to watch)")
-    spec = runs.data_spec(data, args.target, 0.25 if args.test_size is None else args.test_size,
+    spec = data_spec(data, args.target, 0.25 if args.test_size is None else args.test_size,
                           test_data=args.test_data)
     if args.stream or args.scheduler:
         return _train_stream(args, settings, spec, progress, plots)
@@ -388,27 +410,13 @@ def _report_run(args, run_dir, metrics) -> dict:
 
 
 def _train_trials(args, settings, spec, progress) -> dict:
-    data = runs.load_data(spec)
-    run_dir = runs.make_run_dir(args.out) if args.out else None
-    seed = fresh_seed() if args.seed is None else args.seed  # reported, so the run can be repeated
-    with runs.removed_on_error(run_dir) if run_dir else contextlib.nullcontext(), \
-            runs.interrupt_on_signals():
-        result = trials(data.X_train, data.y_train, data.X_test, data.y_test, n=args.trials,
-                        seed=seed, progress=progress, **settings)
-    out = {"test_accuracy_mean": result["mean"], "test_accuracy_std": result["std"],
-           "trials": result["trials"], "seconds": result["seconds"], "preset": args.preset,
-           "seed": seed,
-           "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-           "data": spec, "test_accuracies": result["accuracies"].tolist()}
-    if run_dir is not None:
-        out["run_dir"] = str(run_dir)
-        io.atomic_write(run_dir / "metrics.json",
-                        lambda f: f.write(json.dumps(dict(out, library_version=__version__), indent=2)), "w")
+    _, out = runs.trials_run(settings, spec, args.trials, args.seed, args.preset, args.out,
+                             progress=progress)
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"test accuracy over {args.trials} trials: mean {result['mean']:.5f}, "
-              f"std {result['std']:.5f}  ({args.preset} preset, {result['seconds']:.2f} s)")
+        print(f"test accuracy over {args.trials} trials: mean {out['test_accuracy_mean']:.5f}, "
+              f"std {out['test_accuracy_std']:.5f}  ({args.preset} preset, {out['seconds']:.2f} s)")
     return out
 
 
@@ -418,37 +426,15 @@ def _require(args, *names):
             raise ValueError(f"--{name} is required (on the command line or in --config)")
 
 
-def _model_features(model) -> list[str]:
-    data = (model.training_config or {}).get("data") or {}
-    return data.get("features") or [f"x{i + 1}" for i in range(model.n_features_)]
-
-
 def cmd_evaluate(args) -> dict:
-    from . import stream
-
     _require(args, "model")
     model = io.load(args.model)
-    config = model.training_config or {}
-    trained_on = config.get("data")
-    source = args.data or (trained_on or {}).get("source")
-    if source is None:
+    trained_on = (model.training_config or {}).get("data") or {}
+    if args.data is None and trained_on.get("source") is None:
         raise ValueError("--data is required: the model file does not say what it was trained on")
-    if args.data is None and config.get("stream"):  # a streamed run's own test rows, streamed again
-        _, rows = stream.split_sources(model, source, trained_on["target"], features=trained_on["features"],
-                                       chunk_rows=_chunk_rows(args), fraction=trained_on["test_size"],
-                                       seed=trained_on["split_seed"], test_data=trained_on.get("test_data"))
-        scores, what = stream.evaluate(model, rows), f"the test rows of {Path(source).name}"
-    elif source in runs.BUILTIN or args.data is None:
-        spec = trained_on if args.data is None else runs.data_spec(source)
-        data = runs.load_data(spec)
-        scores = runs.evaluate(model, data.X_test, data.y_test)
-        what = f"the test split of {Path(source).name}"
-    else:
-        target = args.target or (trained_on or {}).get("target")
-        if target is None:
-            raise ValueError("--target COLUMN is required: the model was not trained on a CSV")
-        chunks = datasets.read_table(source, target, _model_features(model), chunk_rows=_chunk_rows(args))
-        scores, what = stream.evaluate(model, chunks), source
+    if args.data not in (None, *datasets.BUILTIN) and not (args.target or trained_on.get("target")):
+        raise ValueError("--target COLUMN is required: the model was not trained on a CSV")
+    scores, what = runs.evaluate_model(model, args.data, args.target, chunk_rows=_chunk_rows(args))
     out = {"model": str(args.model), "data": what, **scores}
     if args.json:
         print(json.dumps(out))
@@ -472,7 +458,7 @@ def cmd_predict(args) -> dict:
         raise ValueError("--proba is for classifiers; this model is a regressor")
     if model.task == "regression" and not model._y_1d:
         raise ValueError("predict writes one value per row; this regressor has several targets")
-    chunks = datasets.read_table(args.data, None, _model_features(model), chunk_rows=_chunk_rows(args))
+    chunks = datasets.read_table(args.data, None, runs.model_features(model), chunk_rows=_chunk_rows(args))
     classes = model.classes_ if model.task != "regression" else np.array([])
     kept = [] if args.json else None  # --json prints every prediction: kept in memory
     to = None if args.output or args.json else sys.stdout  # CSV rows stream to stdout
@@ -632,7 +618,7 @@ def cmd_sweep(args) -> dict:
 
         client = Client(args.scheduler, timeout="20s")
     try:
-        X_train, X_test, y_train, y_test = tutorial_moons()
+        X_train, X_test, y_train, y_test = datasets.tutorial_moons()
         with runs.interrupt_on_signals():
             result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials,
                               seed=seed, preset=args.preset, out=args.out, resume=args.resume,

@@ -1,8 +1,11 @@
-"""Datasets, all offline: generated (moons, circles, blobs, spirals), scikit-learn's
-bundled digits and iris, a user's CSV file, and a feature scaler.
+"""Datasets, all offline and all here: generated (moons, circles, blobs, spirals, xor,
+surface), scikit-learn's bundled digits and iris, MNIST-1D, the tutorial's moons and
+split (``tutorial_moons``), the command line's built-in names at their fixed sizes
+(``builtin``), and a user's CSV or Parquet file (``read_table``).
 
 Each loader returns ``X`` (N, F) float64 and ``y`` (N,). Generators take ``seed``:
-an int, a SeedSequence, a ``numpy.random.Generator`` or None.
+an int, a SeedSequence, a ``numpy.random.Generator`` or None. ``Standardizer`` lives
+in ``scratchnet.preprocessing``; it is imported here too, its old home.
 """
 from __future__ import annotations
 
@@ -13,35 +16,55 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data import as_generator, check_X
+from .preprocessing import Standardizer  # noqa: F401  (its old import path)
+from .validation import check_number
 
 
-def _sklearn_seed(seed) -> int:
-    """scikit-learn's generators want an int: draw one from our seed."""
-    return int(as_generator(seed).integers(2**31))
+def as_generator(seed) -> np.random.Generator:
+    """A Generator from a seed, a SeedSequence, or a Generator (returned as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
 
 
-def moons(n_samples=1000, noise=0.1, seed=None):
+def _sklearn_seed(seed, random_state=None) -> int:
+    """scikit-learn's generators want an int: ``random_state`` as given, else one
+    drawn from our seed."""
+    if random_state is None:
+        return int(as_generator(seed).integers(2**31))
+    if seed is not None:
+        raise ValueError("give seed or random_state, not both")
+    return random_state
+
+
+# The scikit-learn generators take ``random_state`` too: scikit-learn's own seed, used
+# as is instead of one drawn from ``seed``, for its exact data (the tutorial's moons:
+# ``moons(5000, noise=0.1, random_state=42)`` is ``make_moons``'s with random_state=42).
+def moons(n_samples=1000, noise=0.1, seed=None, random_state=None):
     """Two interleaving half circles (``sklearn.datasets.make_moons``); 2 classes."""
     from sklearn.datasets import make_moons
 
-    return make_moons(n_samples=n_samples, noise=noise, random_state=_sklearn_seed(seed))
+    return make_moons(n_samples=n_samples, noise=noise,
+                      random_state=_sklearn_seed(seed, random_state))
 
 
-def circles(n_samples=1000, noise=0.05, factor=0.5, seed=None):
+def circles(n_samples=1000, noise=0.05, factor=0.5, seed=None, random_state=None):
     """A small circle inside a large one (``make_circles``); 2 classes."""
     from sklearn.datasets import make_circles
 
     return make_circles(n_samples=n_samples, noise=noise, factor=factor,
-                        random_state=_sklearn_seed(seed))
+                        random_state=_sklearn_seed(seed, random_state))
 
 
-def blobs(n_samples=1000, centers=3, n_features=2, cluster_std=1.0, seed=None):
-    """Isotropic Gaussian clusters (``make_blobs``); one class per center."""
+def blobs(n_samples=1000, centers=3, n_features=2, cluster_std=1.0, center_box=(-10.0, 10.0),
+          seed=None, random_state=None):
+    """Isotropic Gaussian clusters (``make_blobs``), centers drawn in ``center_box``;
+    one class per center."""
     from sklearn.datasets import make_blobs
 
     return make_blobs(n_samples=n_samples, centers=centers, n_features=n_features,
-                      cluster_std=cluster_std, random_state=_sklearn_seed(seed))
+                      cluster_std=cluster_std, center_box=center_box,
+                      random_state=_sklearn_seed(seed, random_state))
 
 
 def spirals(n_samples=1000, n_classes=3, turns=1.0, noise=0.2, seed=None):
@@ -51,12 +74,30 @@ def spirals(n_samples=1000, n_classes=3, turns=1.0, noise=0.2, seed=None):
     plus Gaussian noise of std ``noise * t`` on the angle (the arms blur outwards).
     """
     rng = as_generator(seed)
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be >= 2, got {n_classes!r}")
+    check_number("n_classes", n_classes, integer=True, low=2)
     y = np.arange(n_samples) % n_classes
     t = rng.uniform(0.05, 1.0, n_samples)
     angle = 2 * math.pi * (turns * t + y / n_classes) + noise * t * rng.standard_normal(n_samples)
     X = np.column_stack([t * np.cos(angle), t * np.sin(angle)])
+    return X, y
+
+
+def xor(n_samples=1000, noise=0.1, seed=None):
+    """Points uniform in the square [-1, 1]^2, labelled by the sign of x1 * x2 (class 1
+    where they agree), then jittered by Gaussian noise of std ``noise``; 2 classes."""
+    rng = as_generator(seed)
+    X = rng.uniform(-1, 1, (n_samples, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    X += noise * rng.standard_normal((n_samples, 2))
+    return X, y
+
+
+def surface(n_samples=1000, noise=0.1, seed=None):
+    """Regression: a smooth surface ``sin(pi x1) cos(pi x2 / 2)`` over the square
+    [-1, 1]^2 plus Gaussian noise of std ``noise``; y (N,) float64."""
+    rng = as_generator(seed)
+    X = rng.uniform(-1, 1, (n_samples, 2))
+    y = np.sin(math.pi * X[:, 0]) * np.cos(math.pi * X[:, 1] / 2) + noise * rng.standard_normal(n_samples)
     return X, y
 
 
@@ -105,12 +146,9 @@ def mnist1d(seed=42, length=40, shift=48, noise=0.25, iid_noise=0.02, shear=0.75
     from .io import atomic_write
 
     for name, value in {"seed": seed, "length": length, "shift": shift, "n_samples": n_samples}.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"mnist1d {name} must be an integer >= 0, got {value!r}")
+        check_number(f"mnist1d {name}", value, integer=True, low=0, say_kind=True, type_error=False)
     for name, value in {"noise": noise, "iid_noise": iid_noise, "shear": shear, "scale": scale}.items():
-        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
-                or not (np.isfinite(value) and value >= 0)):
-            raise ValueError(f"mnist1d {name} must be a number >= 0, got {value!r}")
+        check_number(f"mnist1d {name}", value, low=0, say_kind=True, type_error=False)
     if length < 2 or n_samples < 10 or shift < 1:
         raise ValueError(f"mnist1d needs length >= 2, n_samples >= 10 and shift >= 1, got "
                          f"length={length}, n_samples={n_samples}, shift={shift}")
@@ -151,8 +189,8 @@ def mnist1d(seed=42, length=40, shift=48, noise=0.25, iid_noise=0.02, shear=0.75
     return X, y
 
 
-LOADERS = {"moons": moons, "circles": circles, "blobs": blobs, "spirals": spirals,
-           "digits": digits, "iris": iris, "mnist1d": mnist1d}
+LOADERS = {"moons": moons, "circles": circles, "blobs": blobs, "spirals": spirals, "xor": xor,
+           "surface": surface, "digits": digits, "iris": iris, "mnist1d": mnist1d}
 
 
 def load(name: str, **kwargs):
@@ -162,42 +200,41 @@ def load(name: str, **kwargs):
     return LOADERS[name](**kwargs)
 
 
-class Standardizer:
-    """Scale each feature to mean 0 and standard deviation 1, with the statistics
-    of the data it was fitted on (like scikit-learn's ``StandardScaler``).
+def tutorial_moons():
+    """The tutorial's data, exactly: ``make_moons(5000, noise=0.1, random_state=42)``
+    split by ``train_test_split(random_state=42)``.
 
-    State: ``mean_`` and ``scale_`` (F,), plain arrays; a constant feature gets
-    scale 1 so it maps to 0 instead of dividing by zero.
+    Returns X_train (3750, 2), X_test (1250, 2), y_train (3750,), y_test (1250,).
     """
+    from sklearn.model_selection import train_test_split
 
-    def fit(self, X) -> "Standardizer":
-        X = check_X(X)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
-        return self
+    X, y = moons(n_samples=5000, noise=0.1, random_state=42)
+    return train_test_split(X, y, random_state=42)
 
-    def transform(self, X, dtype=np.float64) -> np.ndarray:
-        if not hasattr(self, "mean_"):
-            raise RuntimeError("this Standardizer is not fitted yet: call fit(X) first")
-        X = check_X(X, len(self.mean_))
-        return ((X - self.mean_) / self.scale_).astype(dtype, copy=False)
 
-    def fit_transform(self, X) -> np.ndarray:
-        return self.fit(X).transform(X)
+BUILTIN = ("moons", "circles", "spirals", "digits", "iris", "mnist1d")  # scratchnet train --data NAME
+UNSCALED = ("moons", "mnist1d")  # fed as they are: the tutorial's raw data; MNIST-1D, standardised
+_BUILTIN_ARGS = {"circles": {"n_samples": 2000, "seed": 42}, "spirals": {"n_samples": 2000, "seed": 42}}
 
-    def inverse_transform(self, Z) -> np.ndarray:
-        return np.asarray(Z) * self.scale_ + self.mean_
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {"mean_": self.mean_, "scale_": self.scale_}
+def builtin(name: str, test_size: float = 0.25, split_seed: int = 42):
+    """A built-in dataset (``BUILTIN``), split: X_train, X_test, y_train, y_test.
 
-    @classmethod
-    def from_state(cls, state) -> "Standardizer":
-        scaler = cls()
-        scaler.mean_ = np.asarray(state["mean_"], dtype=np.float64)
-        scaler.scale_ = np.asarray(state["scale_"], dtype=np.float64)
-        return scaler
+    A name always means the same rows: moons is the tutorial's data and split
+    (``tutorial_moons``) and mnist1d its standard split (the first ``MNIST1D_TRAIN``
+    rows train), whatever ``test_size``; circles and spirals are 2,000 rows of seed 42,
+    digits and iris as bundled, split by ``train_test_split(test_size=test_size,
+    random_state=split_seed)``."""
+    if name not in BUILTIN:
+        raise ValueError(f"unknown built-in dataset {name!r}; valid: {', '.join(BUILTIN)}")
+    if name == "moons":
+        return tutorial_moons()
+    X, y = load(name, **_BUILTIN_ARGS.get(name, {}))
+    if name == "mnist1d":
+        return X[:MNIST1D_TRAIN], X[MNIST1D_TRAIN:], y[:MNIST1D_TRAIN], y[MNIST1D_TRAIN:]
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=test_size, random_state=split_seed)
 
 
 # -- data files: CSV and Parquet ------------------------------------------------------

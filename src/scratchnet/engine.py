@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from .validation import check_number
+
 
 # -- the full-batch entry point ------------------------------------------------------------
 CHUNK_ROWS = 4096  # rows per forward/backward: bounds the activations held at once
@@ -46,8 +48,7 @@ def loss_and_grad(model, flat_params, X, Y, sample_weight=None, *, chunk_rows=CH
     if flat_params is not params:
         params[...] = flat_params
     n = X.shape[0]
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
+    chunk_rows = check_number("chunk_rows", chunk_rows, integer=True, low=1)
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=params.dtype)
     if loss.reduction == "sum":
         scale = 1.0

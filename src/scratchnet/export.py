@@ -28,8 +28,7 @@ import numpy as np
 from . import __version__
 from . import conv, losses
 from . import layers as L
-from .data import LabelEncoder
-from .datasets import Standardizer
+from .preprocessing import LabelEncoder, Standardizer
 from .extras import need
 from .io import atomic_write
 from .model import Sequential

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import init as initializers
 from .kernels import keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
-from .validation import check_number
+from .validation import check_number, check_positive
 
 
 class Layer:
@@ -78,9 +78,7 @@ class Dense(Layer):
 
     def __init__(self, units: int, init: str = "he"):
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = check_positive("Dense units", units, int, type_error=False)
         self.init = initializers.check_name(init)
         self.needs_input_grad = True  # the model turns this off for its first layer
         self.Wb = self.grad_Wb = self.WT = None

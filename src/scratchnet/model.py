@@ -6,9 +6,8 @@ import numpy as np
 from . import layers as L
 from . import losses, optimizers
 from .callbacks import EarlyStopping
-from .data import LabelEncoder, check_X, one_hot
-from .datasets import Standardizer
-from .validation import check_positive
+from .preprocessing import LabelEncoder, Standardizer, one_hot
+from .validation import check_positive, check_X
 from .train import TrainingDiverged, predicted_index, run_epochs
 
 DTYPES = ("float32", "float64")

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .validation import check_number
+from .validation import check_number, check_positive
 
 
 class Optimizer:
@@ -276,9 +276,8 @@ class StepDecay:
     """lr = base_lr * gamma ** (epoch // step_size)  (torch's StepLR)."""
 
     def __init__(self, step_size: int, gamma: float = 0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) or step_size < 1:
-            raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
-        self.step_size, self.gamma = step_size, _check("gamma", gamma, positive=True)
+        self.step_size = check_positive("step_size", step_size, int, type_error=False)
+        self.gamma = _check("gamma", gamma, positive=True)
 
     def __call__(self, base_lr, epoch):
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -292,9 +291,8 @@ class CosineDecay:
     (torch's CosineAnnealingLR; past T_max it rises again, as torch's does)."""
 
     def __init__(self, T_max: int, eta_min: float = 0.0):
-        if isinstance(T_max, bool) or not isinstance(T_max, (int, np.integer)) or T_max < 1:
-            raise ValueError(f"T_max must be a positive integer, got {T_max!r}")
-        self.T_max, self.eta_min = T_max, _check("eta_min", eta_min)
+        self.T_max = check_positive("T_max", T_max, int, type_error=False)
+        self.eta_min = _check("eta_min", eta_min)
 
     def __call__(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

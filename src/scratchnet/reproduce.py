@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import io, plots, presets, sweep
-from .data import tutorial_moons
+from .datasets import tutorial_moons
 from .model import MLP
 
 TUTORIAL = {"seed_preset": (0.94541, 0.019558), "class_run": 0.9496, "sweep_30_39": 0.98}

@@ -26,9 +26,8 @@ from . import __version__, datasets, io
 from .model import MLP
 from . import presets
 from .presets import MODEL_KEYS
-from .sweep import fresh_seed
+from .sweep import fresh_seed, trials
 
-BUILTIN = ("moons", "circles", "spirals", "digits", "iris", "mnist1d")
 MODEL_FILE, CHECKPOINT_FILE = "model.npz", "checkpoint.npz"
 
 
@@ -51,51 +50,22 @@ def is_data_file(source: str) -> bool:
     return source.lower().endswith(DATA_FILES)
 
 
-def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
-              split_seed: int = 42, test_data: str | None = None) -> dict:
-    """Describe a dataset: a built-in name or a CSV/Parquet path with its target column
-    (and optionally a second file of test rows instead of a split)."""
-    if source not in BUILTIN and not is_data_file(source):
-        raise ValueError(f"--data must be one of {', '.join(BUILTIN)} or a .csv or .parquet file, "
-                         f"got {source!r}")
-    if is_data_file(source):
-        if not target:
-            raise ValueError(f"--data {source} needs --target COLUMN, the column to predict")
-        source = str(Path(source).resolve())
-    elif target:
-        raise ValueError(f"--target applies to a CSV file or a Parquet file; {source} has its own labels")
-    if not 0 < test_size < 1:
-        raise ValueError(f"--test-size must be in (0, 1), got {test_size!r}")
-    spec = {"source": source, "target": target, "test_size": test_size, "split_seed": split_seed}
-    if test_data is not None:
-        if not is_data_file(source) or not is_data_file(test_data):
-            raise ValueError(f"--test-data takes a .csv or .parquet file of test rows, with --data "
-                             f"a file too; got --data {source} --test-data {test_data}")
-        spec["test_data"] = str(Path(test_data).resolve())
-    return spec
-
-
 def load_data(spec: dict) -> Data:
-    """The train/test split a spec describes. Moons is the tutorial's exact split."""
+    """The train/test split a spec describes (a run's ``config["data"]``): ``source``,
+    a built-in name (``datasets.builtin``, split by ``test_size`` and ``split_seed``
+    where it has no fixed split) or a CSV/Parquet path with its ``target`` column, split
+    the same way or tested on the rows of the file ``test_data``."""
     source = spec["source"]
-    if source == "moons":
-        from .data import tutorial_moons
-
-        return Data(*tutorial_moons(), ["x1", "x2"], None)
-    if source == "mnist1d":  # its standard split: the first 4,000 rows train, the last 1,000 test
-        X, y = datasets.load("mnist1d")
-        n = datasets.MNIST1D_TRAIN
-        return Data(X[:n], X[n:], y[:n], y[n:], [f"x{i + 1}" for i in range(X.shape[1])], None)
-    if source in BUILTIN:
-        X, y = builtin_dataset(source)
-        names = [f"x{i + 1}" for i in range(X.shape[1])]
-        target = None
-    else:
-        X, y, names = datasets.read_table(source, spec["target"])
-        target = spec["target"]
-        if spec.get("test_data"):  # a file of test rows instead of a split
-            X_test, y_test, _ = datasets.read_table(spec["test_data"], target, names)
-            return Data(X, X_test, y, y_test, names, target)
+    if source in datasets.BUILTIN:
+        X_train, X_test, y_train, y_test = datasets.builtin(
+            source, spec.get("test_size", 0.25), spec.get("split_seed", 42))
+        return Data(X_train, X_test, y_train, y_test,
+                    [f"x{i + 1}" for i in range(X_train.shape[1])], None)
+    X, y, names = datasets.read_table(source, spec["target"])
+    target = spec["target"]
+    if spec.get("test_data"):  # a file of test rows instead of a split
+        X_test, y_test, _ = datasets.read_table(spec["test_data"], target, names)
+        return Data(X, X_test, y, y_test, names, target)
     from sklearn.model_selection import train_test_split
 
     X_train, X_test, y_train, y_test = train_test_split(
@@ -103,25 +73,20 @@ def load_data(spec: dict) -> Data:
     return Data(X_train, X_test, y_train, y_test, names, target)
 
 
-def builtin_dataset(name: str):
-    """X, y of a built-in dataset (``scratchnet.datasets``), generated with a fixed seed."""
-    if name in ("circles", "spirals"):
-        return datasets.load(name, n_samples=2000, seed=42)
-    X, y = datasets.load(name)
-    return X, y
+def model_features(model) -> list[str]:
+    """The columns a model reads from a data file: its run's features, else x1..xF."""
+    data = (model.training_config or {}).get("data") or {}
+    return data.get("features") or [f"x{i + 1}" for i in range(model.n_features_)]
 
 
 # -- metrics ------------------------------------------------------------------------
-def confusion_matrix(y_true_idx, y_pred_idx, n_classes: int) -> np.ndarray:
-    """(C, C) counts: row = true class index, column = predicted."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true_idx), np.asarray(y_pred_idx)), 1)
-    return cm
-
-
 def evaluate(model, X, y) -> dict:
-    """Loss, accuracy and confusion matrix of a classifier, or loss (MSE), R^2, MAE
-    and RMSE of a regressor, on (X, y); JSON-able."""
+    """Loss, accuracy and confusion matrix (rows: true, columns: predicted) of a
+    classifier, or loss (MSE), R^2, MAE and RMSE of a regressor, on (X, y); JSON-able.
+    R^2, MAE and RMSE pool all outputs of a multi-output regressor, as
+    ``stream.evaluate`` does from its running sums (scikit-learn averages them per output)."""
+    from sklearn.metrics import confusion_matrix
+
     scores = model.evaluate(X, y)
     if model.task == "regression":
         err = np.asarray(model.predict(X), dtype=np.float64) - np.asarray(y, dtype=np.float64)
@@ -129,9 +94,43 @@ def evaluate(model, X, y) -> dict:
                 "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
     classes = model.classes_
     pred_idx = model.predict_proba(X).argmax(axis=-1)
-    cm = confusion_matrix(model.encoder.transform(y), pred_idx, len(classes))
+    cm = confusion_matrix(model.encoder.transform(y), pred_idx, labels=np.arange(len(classes)))
     return {"accuracy": float(scores["accuracy"]), "loss": float(scores["loss"]), "n": int(len(y)),
             "labels": classes.tolist(), "confusion_matrix": cm.tolist()}
+
+
+def evaluate_model(model, source=None, target=None, *, chunk_rows=datasets.CHUNK_ROWS):
+    """A saved model's scores (``evaluate``'s) and, in words, the rows they were taken on.
+
+    ``source`` None: the test rows of the run that trained it (for a streamed run, its
+    rows held out by hash, streamed again). A built-in name: its test split
+    (``datasets.builtin``). A CSV or Parquet file: all its rows, with the ``target``
+    column (default: the one trained on), read ``chunk_rows`` at a time."""
+    from . import stream
+
+    config = model.training_config or {}
+    trained_on = config.get("data") or {}
+    if source is None and not trained_on.get("source"):
+        raise ValueError("no data to evaluate on: the model file does not say what it was trained on")
+    if source is None and config.get("stream"):  # the run's own test rows, streamed again
+        _, rows = stream.split_sources(model, trained_on["source"], trained_on["target"],
+                                       features=trained_on["features"], chunk_rows=chunk_rows,
+                                       fraction=trained_on["test_size"], seed=trained_on["split_seed"],
+                                       test_data=trained_on.get("test_data"))
+        return stream.evaluate(model, rows), f"the test rows of {Path(trained_on['source']).name}"
+    if source is None or source in datasets.BUILTIN:
+        if source is None:
+            data = load_data(trained_on)
+            X_test, y_test = data.X_test, data.y_test
+        else:
+            _, X_test, _, y_test = datasets.builtin(source)
+        name = Path(source or trained_on["source"]).name
+        return evaluate(model, X_test, y_test), f"the test split of {name}"
+    target = target or trained_on.get("target")
+    if target is None:
+        raise ValueError(f"{source} needs a target column: the model was not trained on a data file")
+    chunks = datasets.read_table(source, target, model_features(model), chunk_rows=chunk_rows)
+    return stream.evaluate(model, chunks), source
 
 
 # -- signals and checkpoints --------------------------------------------------------
@@ -296,6 +295,30 @@ def train_run(config: dict, out=None, *, progress=False, plots=True) -> tuple[Pa
     model = presets.model(_model_settings(config["settings"]), seed=config["seed"])  # MLP or layer list
     with removed_on_error(make_run_dir(out)) as run_dir:
         return run_dir, _fit_and_write(model, data, config, run_dir, progress, plots, 0.0)
+
+
+def trials_run(settings: dict, data: dict, n: int, seed=None, preset: str = "default", out=None,
+               *, progress=False) -> tuple[Path | None, dict]:
+    """``n`` independently seeded models of one setting, trained as one group
+    (``sweep.trials``) on the split ``data`` describes. Returns (folder, results): the
+    test accuracies and their statistics, also written to ``out``/metrics.json when
+    ``out`` is given (folder None otherwise). ``seed`` None: a fresh one, reported."""
+    loaded = load_data(data)
+    run_dir = make_run_dir(out) if out else None
+    seed = fresh_seed() if seed is None else seed  # reported, so the run can be repeated
+    with removed_on_error(run_dir) if run_dir else contextlib.nullcontext(), interrupt_on_signals():
+        result = trials(loaded.X_train, loaded.y_train, loaded.X_test, loaded.y_test, n=n,
+                        seed=seed, progress=progress, **settings)
+    results = {"test_accuracy_mean": result["mean"], "test_accuracy_std": result["std"],
+               "trials": result["trials"], "seconds": result["seconds"], "preset": preset,
+               "seed": seed,
+               "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+               "data": data, "test_accuracies": result["accuracies"].tolist()}
+    if run_dir is not None:
+        results["run_dir"] = str(run_dir)
+        io.atomic_write(run_dir / "metrics.json", lambda f: f.write(
+            json.dumps(dict(results, library_version=__version__), indent=2)), "w")
+    return run_dir, results
 
 
 def _model_settings(settings: dict) -> dict:

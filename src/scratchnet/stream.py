@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import datasets, losses
-from .data import LabelEncoder, check_X
 from .datasets import CHUNK_ROWS, Chunk, Chunks
 from .model import CHUNK_ROWS as MODEL_CHUNK_ROWS
-from .validation import check_positive
+from .preprocessing import LabelEncoder
+from .validation import check_positive, check_X
 from .train import TrainingDiverged, predicted_index, restore_training, snapshot_training, train_epoch
 
 SHUFFLE_ROWS = 65_536  # rows in the shuffle buffer

@@ -516,8 +516,7 @@ def trials(X_train, y_train, X_test, y_test, n: int = 10, seed=None, progress=Fa
     ``settings`` are MLP keywords plus ``epochs`` and ``batch_size``.
     Returns {"accuracies": (n,), "mean", "std", "trials", "seconds"}.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"trials must be a positive integer, got {n!r}")
+    check_positive("trials", n, int, type_error=False)
     unknown = set(settings) - set(MODEL_KEYS) - set(FIT_KEYS)
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")

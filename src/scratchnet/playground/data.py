@@ -5,14 +5,13 @@ playground imports ``make_dataset``, ``prepare`` and ``batch`` from here.
 """
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 
 import numpy as np
 
 from .. import datasets
-from ..data import LabelEncoder
+from ..preprocessing import LabelEncoder, Standardizer
 
 DATASETS = ("moons", "circles", "xor", "blobs", "spirals", "regression")
 MAX_POINTS = 100_000  # generated, uploaded or clicked, all together
@@ -25,36 +24,25 @@ def make_dataset(name: str, n: int = 5000, noise: float = 0.1, seed: int = 42,
     X_test, y_test. Labels are class indices 0..classes-1, or numbers for "regression".
 
     moons with n=5000, noise=0.1, seed=42 and train_fraction=0.75 is the tutorial's
-    data and split exactly (``scratchnet.data.tutorial_moons``)."""
+    data and split exactly (``scratchnet.datasets.tutorial_moons``). Every set comes
+    from ``scratchnet.datasets``; regression is its ``surface``."""
     from sklearn.model_selection import train_test_split
 
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
-    rng = np.random.default_rng(seed)
     if name == "moons":
-        from sklearn.datasets import make_moons
-
-        X, y = make_moons(n_samples=n, noise=noise, random_state=seed)
+        X, y = datasets.moons(n, noise=noise, random_state=seed)
     elif name == "circles":
-        from sklearn.datasets import make_circles
-
-        X, y = make_circles(n_samples=n, noise=noise, factor=0.5, random_state=seed)
+        X, y = datasets.circles(n, noise=noise, factor=0.5, random_state=seed)
     elif name == "xor":
-        # points uniform in the square, labelled by the sign of x1 * x2, then jittered
-        X = rng.uniform(-1, 1, (n, 2))
-        y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
-        X += noise * rng.standard_normal((n, 2))
+        X, y = datasets.xor(n, noise=noise, seed=seed)
     elif name == "blobs":
-        from sklearn.datasets import make_blobs
-
-        X, y = make_blobs(n_samples=n, centers=classes, cluster_std=0.3 + 3 * noise,
-                          center_box=(-4, 4), random_state=seed)
+        X, y = datasets.blobs(n, centers=classes, cluster_std=0.3 + 3 * noise, center_box=(-4, 4),
+                              random_state=seed)
     elif name == "spirals":
-        X, y = datasets.spirals(n_samples=n, n_classes=classes, turns=1.0, noise=2 * noise,
-                                seed=seed)
-    else:  # regression: a smooth surface plus Gaussian noise
-        X = rng.uniform(-1, 1, (n, 2))
-        y = np.sin(math.pi * X[:, 0]) * np.cos(math.pi * X[:, 1] / 2) + noise * rng.standard_normal(n)
+        X, y = datasets.spirals(n, n_classes=classes, turns=1.0, noise=2 * noise, seed=seed)
+    else:
+        X, y = datasets.surface(n, noise=noise, seed=seed)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=1 - train_fraction, random_state=seed)
     return X_train, y_train, X_test, y_test
@@ -120,8 +108,6 @@ def prepare(model, X_train, classes=None):
     state can be shown and stepped: the label encoder over ``classes`` (the class
     values; None for a regressor) and, for a ``scale=True`` model, its scaler fitted
     on ``X_train``. ``fit`` keeps all three, exactly as if it had made them."""
-    from ..datasets import Standardizer
-
     if classes is None:
         model.n_targets_ = 1
     else:

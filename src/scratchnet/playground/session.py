@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import io, losses, optimizers, presets
 from .. import layers as L
-from ..datasets import Standardizer
+from ..preprocessing import Standardizer
 from ..model import Sequential
 from ..train import TrainingDiverged, predicted_index, restore_training, snapshot_training, train_step
 from . import data as D
