@@ -4,8 +4,8 @@ The full-batch entry point, ``loss_and_grad``, gives the loss of a model on give
 data and its gradient with respect to the model's one flat parameter vector, from
 the model's own layers and loss. It is what a full-batch optimizer needs
 (``scipy.optimize.minimize`` with ``jac=True``: scikit-learn's L-BFGS solver in
-``scratchnet.sklearn``), what the scikit-learn estimators' minibatch steps call per
-batch, and what a gradient check differentiates numerically.
+``scratchnet.sklearn``) and what a gradient check differentiates numerically. Its
+weighted minibatch counterpart is ``train.make_weighted_step``, in the one loop.
 """
 from __future__ import annotations
 

@@ -8,8 +8,10 @@ these estimators (tests/test_sklearn.py, tests/test_sklearn_suite.py), and work 
 
 Solvers: "lbfgs" (``scipy.optimize.minimize(method="L-BFGS-B")`` on the network's
 flat parameter vector, with loss and gradient from ``engine.loss_and_grad``),
-"sgd" and "adam" (minibatch steps of ``scratchnet.optimizers``). The classifier adds
-``decision_function`` (the logits). Sparse input is densified a chunk at a time.
+"sgd" and "adam" (epochs of the one loop, ``train.train_epoch``, with the sample
+weights and the L2 penalty as its options, stepping with ``scratchnet.optimizers``).
+The classifier adds ``decision_function`` (the logits). Sparse input is densified a
+chunk at a time.
 
 The network is a ``scratchnet.Sequential`` of ``Dense`` and activation layers with
 one of ``scratchnet.losses``' losses in scikit-learn's conventions (half squared
@@ -40,6 +42,7 @@ from sklearn.utils.validation import (check_array, check_is_fitted, check_random
 from . import engine, losses, optimizers
 from . import layers as L
 from .model import Sequential
+from .train import restore_training, snapshot_training, train_epoch
 
 # scikit-learn's activation names -> scratchnet's (None: no layer at all)
 ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -85,7 +88,8 @@ def _finite(out: np.ndarray) -> np.ndarray:
 
 class _StochasticSolver:
     """What scikit-learn keeps as ``_optimizer``: the update rule (a scratchnet
-    optimizer, stepping the flat parameters) and scikit-learn's learning-rate
+    optimizer, which the network holds as its ``optimizer`` while it trains, so the
+    one loop, ``train.train_epoch``, steps with it) and scikit-learn's learning-rate
     schedule, under scikit-learn's names. ``learning_rate`` is the current step
     size; ``iteration_ends(t)`` applies "invscaling" after each epoch (t: samples
     seen so far); ``trigger_stopping`` applies "adaptive" when training stalls."""
@@ -109,9 +113,6 @@ class _StochasticSolver:
     def learning_rate(self, value):
         self.rule.lr = value
 
-    def step(self, params, grad):
-        self.rule.step(params, grad)
-
     def iteration_ends(self, t):
         if self.schedule == "invscaling":
             self.rule.lr = self.learning_rate_init / (t + 1) ** self.power_t
@@ -127,14 +128,6 @@ class _StochasticSolver:
         if verbose:
             print(msg + f" Setting learning rate to {self.rule.lr:f}")
         return False
-
-    def state(self) -> dict:
-        return {k: v.copy() for k, v in self.rule.state().items()}
-
-    def restore(self, state: dict) -> None:
-        for name in self.rule.state().keys() - state.keys():
-            delattr(self.rule, name)  # created lazily after the snapshot
-        self.rule.load_state(state)
 
 
 class _BaseMLP(BaseEstimator):
@@ -379,14 +372,20 @@ class _BaseMLP(BaseEstimator):
 
         (w_i = 1 without sample weights; the penalty on the weights, not the biases)
         and its gradient (P,), from the engine's full-batch entry point."""
-        params, decay = self._net.params, self._decay
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked by the caller
             loss, grad = engine.loss_and_grad(self._net, theta, X, Y, sw)
-            weights = params * decay
-            k = self.alpha / (X.shape[0] if sw is None else sw.sum())
-            loss += 0.5 * k * float(np.vdot(weights, weights))
-            grad += k * weights
+            w_sum = X.shape[0] if sw is None else sw.sum()
+            loss += self._l2_penalty(self._net.params, grad, w_sum) / w_sum
         return loss, grad.astype(np.float64, copy=False)  # what scipy's L-BFGS-B works in
+
+    def _l2_penalty(self, params, grad, w_sum) -> float:
+        """scikit-learn's penalty R = 0.5 * alpha * ||W||^2 on the weights, not the
+        biases, at params (P,): adds dR/dtheta / w_sum = alpha W / w_sum to grad (P,)
+        in place and returns R. The objective's, and the one loop's penalty hook
+        (``train.train_epoch(penalty=)``), where w_sum is the batch's total weight."""
+        weights = params * self._decay
+        grad += (self.alpha / w_sum) * weights
+        return 0.5 * self.alpha * float(np.vdot(weights, weights))
 
     def _fit_lbfgs(self, X, Y, sw):
         params = self._net.params
@@ -456,13 +455,19 @@ class _BaseMLP(BaseEstimator):
                               f"samples; using {n}")
             batch_size = min(self.batch_size, n)
 
-        params, order = self._net.params, np.arange(n)
+        net, order = self._net, np.arange(n)
+        params = net.params
+        net.optimizer = self._optimizer.rule  # what the one loop steps with
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             if self.shuffle:  # a permutation of the last one, as sklearn.utils.shuffle draws it
                 order = order[rs.permutation(n)]
-            before = params.copy(), self._optimizer.state()
-            self.loss_ = self._epoch(X, Y, sw, order, batch_size)
+            before = snapshot_training(net)
+            # per batch: the gradient of scikit-learn's objective, the weighted mean loss
+            # plus the L2 penalty over the batch's total weight; the epoch's loss is the
+            # weighted mean of the batches' objectives
+            self.loss_, _ = train_epoch(net, X, Y, None, batch_size, None, order=order,
+                                        sample_weight=sw, penalty=self._l2_penalty)
             self.n_iter_ += 1
             self.t_ += n
             self.loss_curve_.append(self.loss_)
@@ -470,8 +475,7 @@ class _BaseMLP(BaseEstimator):
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
             diverged = not (np.isfinite(self.loss_) and np.isfinite(params).all())
             if diverged and not early:
-                params[...] = before[0]
-                self._optimizer.restore(before[1])
+                restore_training(net, before)
                 raise ValueError(
                     f"{NONFINITE} Training diverged at epoch {self.n_iter_}: the loss became "
                     f"{self.loss_}; the model keeps the weights from before that epoch. Scale "
@@ -515,30 +519,6 @@ class _BaseMLP(BaseEstimator):
         for name in ("validation_scores_", "best_validation_score_", "best_loss_"):
             if not hasattr(self, name):
                 setattr(self, name, None)
-
-    def _epoch(self, X, Y, sw, order, batch_size) -> float:
-        """One pass of minibatch steps over the rows in ``order``; returns the epoch's
-        loss, the weighted mean of the batches' objectives.
-
-        Each batch's gradient is that of its weighted mean loss plus the L2 penalty
-        0.5 * alpha * ||W||^2 divided by the batch's total weight, as in scikit-learn:
-        integer weights then act exactly like repeated rows."""
-        net, params, decay = self._net, self._net.params, self._decay
-        total = 0.0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked by the caller
-            for start in range(0, X.shape[0], batch_size):
-                idx = order[start:start + batch_size]
-                w = None if sw is None else sw[idx]
-                w_sum = len(idx) if w is None else w.sum()
-                if w_sum == 0:  # a batch of zero weights carries no information
-                    continue
-                loss, grad = engine.loss_and_grad(net, params, X[idx], Y[idx], w,
-                                                  chunk_rows=len(idx), train=True)
-                weights = params * decay
-                grad += (self.alpha / w_sum) * weights
-                total += loss * w_sum + 0.5 * self.alpha * float(np.vdot(weights, weights))
-                self._optimizer.step(params, grad)
-        return float(total / (X.shape[0] if sw is None else sw.sum()))
 
     def _update_no_improvement(self, early, X_val, Y_val, sw_val) -> None:
         """scikit-learn's stopping rule: count the epochs in a row in which the

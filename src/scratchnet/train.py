@@ -1,7 +1,11 @@
-"""The epoch loop: shuffling, batching, history, divergence stop."""
+"""The epoch loop: shuffling, batching, history, divergence stop; sample weights and
+a penalty as its options (scikit-learn's objective, ``scratchnet.sklearn``)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy import sparse
 
 from .callbacks import model_state, restore_state
 
@@ -87,7 +91,8 @@ def make_step(model):
     One step is: forward, dL/dlogits from the loss, backward, the optimizer's update.
     xb: (B, F) (or (B, C, L)), yb: (B, C) targets as the loss takes them; a model
     group has a leading model axis (M, B, ...). The logits (from before the update)
-    are valid until the next step of that batch shape."""
+    are valid until the next step of that batch shape. With row weights or a
+    penalty, the step is ``make_weighted_step``'s."""
     forward, backward, loss, optimizer = model.forward, model.backward, model.loss, model.optimizer
     params, grads = model.params, model.grads
     gradient = getattr(loss, "gradient", None)  # dL/dlogits without the loss value
@@ -110,6 +115,42 @@ def make_step(model):
     return step
 
 
+def make_weighted_step(model, penalty=None):
+    """The minibatch step of a weighted mean loss plus a penalty (scikit-learn's
+    objective): ``step(xb, yb, wb) -> (logits, sum_i w_i l_i + R)``, the batch's
+    objective L_b times its weight, or None for a batch whose weights sum to 0 (it
+    carries no information: skipped, the model untouched).
+
+    wb: (B,) row weights w_i >= 0, or None for 1 each. The step follows the gradient of
+
+        L_b(theta) = (sum_i w_i l_i(theta) + R(theta)) / sum_i w_i
+
+    over the batch's rows, l_i row i's loss as ``model.loss.rows`` defines it (so
+    integer weights act as repeated rows): dL/dlogits row i is dl_i/dlogits times
+    w_i / sum_i w_i, then ``penalty(params, grads, w_sum)``, when given, adds
+    dR/dtheta / w_sum to the gradient (P,) in place and returns R(theta) at the
+    weights the batch saw (R = 0 without). The update is never folded into dL/dlogits
+    as in ``make_step``: the penalty's gradient joins after backward. The logits are
+    valid as ``make_step``'s are."""
+    forward, backward, rows, update = model.forward, model.backward, model.loss.rows, model.optimizer.step
+    params, grads = model.params, model.grads
+
+    def step(xb, yb, wb):
+        w_sum = len(xb) if wb is None else wb.sum()
+        if w_sum == 0:
+            return None
+        logits = forward(xb, train=True)
+        row_loss, grad_logits = rows(logits, yb)
+        # w_i * (1 / sum w), rounded as engine.loss_and_grad rounds it
+        grad_logits *= 1.0 / w_sum if wb is None else (wb * (1.0 / w_sum))[:, None]
+        backward(grad_logits)
+        R = 0.0 if penalty is None else penalty(params, grads, w_sum)
+        update(params, grads)
+        return logits, float(row_loss.sum() if wb is None else wb @ row_loss) + R
+
+    return step
+
+
 def train_step(model, xb, yb):
     """One minibatch step (see ``make_step``): the body of ``train_epoch``'s loop.
     Returns the batch's logits, from before the update."""
@@ -119,14 +160,27 @@ def train_step(model, xb, yb):
 GATHER_BYTES = 1 << 20  # the most an epoch's shuffled copy of the data takes at once (whole batches)
 
 
-def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None):
+def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None,
+                sample_weight=None, penalty=None):
     """One pass of minibatch steps. Returns the mean training loss and accuracy
     over the epoch's batches (as the weights were when each batch was seen).
 
     rng: the shuffle stream (``rng.permutation``; None: the rows in their order), or
     ``order``: the rows' order given, (N,) for one model, or (M, N) for a model
     group, each model its own order of the shared X (N, ...) and Y (N, C); then the
-    loss and accuracy are (M,) arrays.
+    loss and accuracy are (M,) arrays. A sparse X (CSR, one model) is densified a
+    gathered chunk at a time.
+
+    ``sample_weight`` (N,) row weights w_i >= 0 and a ``penalty(params, grads, w_sum)
+    -> R`` hook make each step one of a weighted mean loss plus a penalty R,
+    scikit-learn's objective (see ``make_weighted_step``; one model, a loss of mean
+    reduction); a batch whose weights sum to 0 is skipped. The epoch's loss is then
+    the weighted mean of the batches' objectives,
+
+        (sum_i w_i l_i + sum_batches R) / sum_i w_i,
+
+    each l_i and R at the weights its batch saw, and the accuracy the weighted share
+    of rows right.
 
     The shuffled rows are gathered in chunks of whole batches (at most GATHER_BYTES
     at once, the whole epoch for small data), and each batch is a view of its chunk.
@@ -137,42 +191,79 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
         order = rng.permutation(n) if rng is not None else np.arange(n)
     lead = order.shape[:-1]  # () for one model, (M,) for a group
     M = int(np.prod(lead))
-    row_bytes = M * (X[:1].nbytes + Y[:1].nbytes)
+    row_bytes = M * (X.dtype.itemsize * math.prod(X.shape[1:]) + Y[:1].nbytes)
     rows = max(1, GATHER_BYTES // row_bytes // batch_size) * batch_size
-    step = make_step(model)
+    densify = sparse.issparse(X)  # a CSR X: each gathered chunk becomes a dense array
+    weighted = sample_weight is not None or penalty is not None
+    if weighted:
+        sample_weight = None if sample_weight is None else np.asarray(sample_weight)
+        _check_weighted(model, lead, sample_weight, n)
+        step = make_weighted_step(model, penalty)
+    else:
+        step = make_step(model)
+    total_weight = n if sample_weight is None else sample_weight.sum()
+    objective_sum = 0.0  # weighted: sum over the batches of sum_i w_i l_i + R
     seen = None  # (..., n, C): each row's logits at its step, in `order`
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for chunk_start in range(0, n, rows):
             idx = order[..., chunk_start:chunk_start + rows]
             # the take method, not np.take's Python wrapper; mode="clip" skips the
             # bounds-check buffering: a permutation is in range
-            xs, ys = X.take(idx, axis=0, mode="clip"), Y.take(idx, axis=0, mode="clip")
+            xs = X[idx].toarray() if densify else X.take(idx, axis=0, mode="clip")
+            ys = Y.take(idx, axis=0, mode="clip")
+            ws = None if sample_weight is None else sample_weight.take(idx)
             for s in range(0, idx.shape[-1], batch_size):
                 e = s + batch_size  # the batch axis follows a group's model axis
                 xb, yb = (xs[:, s:e], ys[:, s:e]) if lead else (xs[s:e], ys[s:e])
                 if augment is not None:
                     xb = augment(xb, rng)
-                logits = step(xb, yb)
+                if weighted:
+                    stepped = step(xb, yb, None if ws is None else ws[s:e])
+                    if stepped is None:  # the batch's weights sum to 0
+                        continue
+                    logits, objective = stepped
+                    objective_sum += objective
+                else:
+                    logits = step(xb, yb)
                 if seen is None:
                     seen = np.empty(lead + (n,) + logits.shape[-1:], logits.dtype)
                 start = chunk_start + s
                 seen[..., start:start + yb.shape[-2], :] = logits
-        # the epoch's loss from its logits, in chunks that bound the temporaries
-        loss, loss_sum = model.loss, 0.0
-        for start in range(0, n, EPOCH_LOSS_CHUNK):
-            idx = order[..., start:start + EPOCH_LOSS_CHUNK]
-            chunk_loss = loss.forward(seen[..., start:start + idx.shape[-1], :],
-                                      Y.take(idx, axis=0))
-            loss_sum = loss_sum + (chunk_loss * idx.shape[-1] if loss.reduction == "mean" else chunk_loss)
-        mean_loss = loss_sum / n
+        if weighted:
+            mean_loss = objective_sum / total_weight
+        else:  # the epoch's loss from its logits, in chunks that bound the temporaries
+            loss, loss_sum = model.loss, 0.0
+            for start in range(0, n, EPOCH_LOSS_CHUNK):
+                idx = order[..., start:start + EPOCH_LOSS_CHUNK]
+                chunk_loss = loss.forward(seen[..., start:start + idx.shape[-1], :],
+                                          Y.take(idx, axis=0))
+                # "mean" and "batchmean" average over the chunk's rows
+                loss_sum = loss_sum + (chunk_loss if loss.reduction == "sum" else chunk_loss * idx.shape[-1])
+            mean_loss = loss_sum / n
     if y_idx is None:
         correct = np.zeros(lead)
     else:
-        correct = np.count_nonzero(predicted_index(seen) == y_idx[order], axis=-1)
+        right = predicted_index(seen) == y_idx[order]  # the rows of skipped batches: weight 0
+        correct = (np.count_nonzero(right, axis=-1) if sample_weight is None
+                   else sample_weight[order] @ right)
     if not lead:
-        return float(mean_loss), float(correct) / n
+        return float(mean_loss), float(correct) / total_weight
     return np.asarray(mean_loss, float), correct / n
+
+
+def _check_weighted(model, lead, sample_weight, n) -> None:
+    if lead:
+        raise ValueError("sample_weight and penalty train one model, not a model group")
+    if model.loss.reduction == "sum":
+        raise ValueError("sample_weight and penalty need a loss averaged over rows "
+                         "(reduction 'mean' or 'batchmean'), not reduction='sum'")
+    if sample_weight is None:
+        return
+    if sample_weight.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {sample_weight.shape}")
+    if not (sample_weight >= 0).all() or not sample_weight.sum() > 0:
+        raise ValueError("sample_weight must be >= 0 and sum to more than 0")
 
 
 class RandomShift:
