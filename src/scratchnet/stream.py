@@ -654,6 +654,8 @@ def write_predictions(model, source, path=None, *, proba=False, out=None, keep=N
                 table = pa.table(columns)
                 writer = writer or pq.ParquetWriter(f, table.schema)
                 writer.write_table(table)
+                del table
+                pa.default_memory_pool().release_unused()  # as the reader does: a flat peak
             if writer is not None:
                 writer.close()
 
