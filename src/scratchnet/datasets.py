@@ -400,13 +400,20 @@ def _matrix(columns, names, n) -> np.ndarray:
     for b, size in enumerate(sizes):
         block = X[offset:offset + size]
         for j, column in enumerate(pieces):
-            block[:, j] = column[b].to_numpy(zero_copy_only=False)
+            block[:, j] = _values(column[b])
             column[b] = None
         offset += size
     if not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
         raise _Anomaly(int(r), names[c], "not finite")
     return X
+
+
+def _values(array) -> np.ndarray:
+    """A float64 pyarrow array without nulls as a NumPy view of its data buffer:
+    ``to_numpy`` costs about 60 µs a chunk on its first call (0.5 s of a million-row
+    CSV's 377 × 20 chunks), this view 2 µs."""
+    return np.frombuffer(array.buffers()[1], np.float64, len(array), array.offset * 8)
 
 
 def _concat(arrays):
@@ -726,6 +733,9 @@ class _ParquetSource:
                     arrays = self._arrays(pa.Table.from_batches([batch]), spec, row)
                     row += batch.num_rows
                     del batch  # not kept while the chunk is used
+                    # Arrow's allocator keeps freed pages for reuse, a few MiB more at each
+                    # odd-sized read: given back per batch, a stream's peak stays flat
+                    pa.default_memory_pool().release_unused()
                     yield arrays
             except (pa.ArrowException, OSError) as e:
                 raise ValueError(f"{self.path} is not a readable Parquet file (truncated or "
