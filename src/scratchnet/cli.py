@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, datasets, io, layers, losses, optimizers, presets, runs
+from . import __version__, datasets, layers, losses, optimizers, presets
 from .extras import MissingExtra
 from .validation import check_number
 
@@ -254,6 +254,7 @@ def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
     """The run's data (``runs.load_data`` reads it) from --data, --target, --test-size and
     --test-data: a built-in name or a CSV/Parquet path with its target column (and
     optionally a second file of test rows instead of a split)."""
+    from . import runs
     if source not in datasets.BUILTIN and not runs.is_data_file(source):
         raise ValueError(f"--data must be one of {', '.join(datasets.BUILTIN)} or a .csv or .parquet "
                          f"file, got {source!r}")
@@ -274,6 +275,7 @@ def data_spec(source: str, target: str | None = None, test_size: float = 0.25,
 
 
 def cmd_train(args) -> dict:
+    from . import runs
     _count("--trials", args.trials, 1)
     _count("--checkpoint-every", args.checkpoint_every, 0)
     if args.seed is not None:
@@ -348,7 +350,7 @@ RESUME_FIXED = ("data", "test_size", "test_data", "stream", "chunk_rows", "shuff
 
 
 def _train_stream(args, settings, spec, progress, plots) -> dict:
-    from . import stream
+    from . import runs, stream
 
     ignored = [flag for flag, value in (("--trials", args.trials != 1),
                                         ("--validation-split", args.validation_split),
@@ -410,6 +412,7 @@ def _report_run(args, run_dir, metrics) -> dict:
 
 
 def _train_trials(args, settings, spec, progress) -> dict:
+    from . import runs
     _, out = runs.trials_run(settings, spec, args.trials, args.seed, args.preset, args.out,
                              progress=progress)
     if args.json:
@@ -427,6 +430,7 @@ def _require(args, *names):
 
 
 def cmd_evaluate(args) -> dict:
+    from . import io, runs
     _require(args, "model")
     model = io.load(args.model)
     trained_on = (model.training_config or {}).get("data") or {}
@@ -450,7 +454,7 @@ def cmd_evaluate(args) -> dict:
 
 
 def cmd_predict(args) -> dict:
-    from . import stream
+    from . import io, runs, stream
 
     _require(args, "model", "data")
     model = io.load(args.model)
@@ -485,6 +489,8 @@ def _chunk_rows(args) -> int:
 
 
 def cmd_summary(args) -> dict:
+    from . import io
+
     _require(args, "model")
     header = io.read_header(args.model)
     model = io.load(args.model)
@@ -525,7 +531,7 @@ examples:
 
 
 def cmd_export(args) -> dict:
-    from . import export
+    from . import io, export
 
     _require(args, "model")
     if args.onnx is None and args.safetensors is None:
@@ -550,7 +556,7 @@ def cmd_export(args) -> dict:
 
 
 def cmd_reproduce(args) -> dict:
-    from . import reproduce
+    from . import runs, reproduce
 
     with runs.removed_on_error(runs.make_run_dir(args.out)) as out_dir, runs.interrupt_on_signals():
         result = reproduce.run(out_dir, quick=args.quick, seed=args.seed, progress=show_progress(args))
@@ -563,6 +569,7 @@ def cmd_reproduce(args) -> dict:
 
 
 def cmd_plot(args) -> dict:
+    from . import runs
     written = runs.replot(args.run_dir)
     out = {"run_dir": args.run_dir, "files": [str(p) for p in written]}
     if args.json:
@@ -600,6 +607,7 @@ SWEEP_EXAMPLES = """examples:
 
 
 def cmd_sweep(args) -> dict:
+    from . import runs
     from . import sweep as sw
 
     _count("--trials", args.trials, 1)
@@ -708,10 +716,15 @@ def _config_value(action, key, value, path):
 
 def main(argv=None) -> int:
     parser = build_parser()
-    command = "scratchnet"
-    try:
+    try:  # --help and --version exit here, before the commands' modules are imported
         args = parser.parse_args(argv)
-        command = f"scratchnet {args.command}"
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    from . import runs
+
+    command = f"scratchnet {args.command}"
+    try:
         if getattr(args, "config", None):
             args = apply_config(parser, args, argv)
         args.run(args)

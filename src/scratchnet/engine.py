@@ -10,7 +10,6 @@ weighted minibatch counterpart is ``train.make_weighted_step``, in the one loop.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from .validation import check_number
 
@@ -58,7 +57,7 @@ def loss_and_grad(model, flat_params, X, Y, sample_weight=None, *, chunk_rows=CH
     for start in range(0, n, chunk_rows):
         rows = slice(start, start + chunk_rows)
         x = X[rows]
-        if sparse.issparse(x):
+        if not isinstance(x, np.ndarray) and hasattr(x, "toarray"):  # scipy's CSR, made dense
             x = x.toarray()
         row_loss, grad_logits = loss.rows(model.forward(x, train=train), Y[rows])
         if weights is None:

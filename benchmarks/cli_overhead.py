@@ -1,0 +1,98 @@
+"""The command line's own cost: what a user waits for around the engine.
+
+1. ``scratchnet --help`` against ``python -c "import numpy"`` (the floor of any
+   command that uses NumPy), wall seconds of fresh processes, interleaved rounds.
+2. ``scratchnet sweep`` of the tutorial's 111 models (hidden 3..39, 3 trials, seed
+   preset, 100 epochs) end to end against the engine time it reports itself
+   (``seconds`` in its ``--json`` output): the difference is imports, data,
+   writing results and the plot.
+
+Targets (issue 12): ``--help`` under 0.3 s; the sweep at most 0.5 s above its engine.
+Writes the "## Command-line overhead" section of docs/benchmarks.md.
+
+    python benchmarks/cli_overhead.py            # about a minute
+    python benchmarks/cli_overhead.py --no-write
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from report import write_section
+
+BIN = Path(sys.executable).parent
+SWEEP = ["sweep", "--preset", "seed", "--hidden", "3:40", "--trials", "3", "--epochs", "100",
+         "--seed", "0", "--json", "--quiet"]
+
+
+def wall(cmd) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return time.perf_counter() - t0, res.stdout
+
+
+def run(rounds: int) -> dict:
+    scratchnet = str(BIN / "scratchnet")
+    startup = {"scratchnet --help": [], "python -c 'import numpy'": []}
+    sweep = []
+    for _ in range(rounds):  # interleaved, so a busy spell hits every contender alike
+        startup["scratchnet --help"].append(wall([scratchnet, "--help"])[0])
+        startup["python -c 'import numpy'"].append(wall([sys.executable, "-c", "import numpy"])[0])
+    for _ in range(max(1, rounds // 3)):
+        with tempfile.TemporaryDirectory() as out:
+            seconds, stdout = wall([scratchnet, *SWEEP, "--out", os.path.join(out, "sweep")])
+            engine = json.loads(stdout)["seconds"]
+        sweep.append({"wall": seconds, "engine": engine})
+    return {"startup": startup, "sweep": sweep, "load": os.getloadavg()[0],
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
+
+
+def section(res) -> str:
+    med = {k: float(np.median(v)) for k, v in res["startup"].items()}
+    help_s = med["scratchnet --help"]
+    over = [r["wall"] - r["engine"] for r in res["sweep"]]
+    lines = ["## Command-line overhead", "",
+             f"`python benchmarks/cli_overhead.py` ({res['machine']}; load average "
+             f"{res['load']:.1f} at the end): wall seconds of fresh processes, medians of "
+             f"{len(res['startup']['scratchnet --help'])} interleaved rounds.", "",
+             "| command | seconds |", "|---|---:|"]
+    lines += [f"| `{k}` | {v:.3f} |" for k, v in med.items()]
+    lines += ["", f"`scratchnet --help`: {help_s:.3f} s (target < 0.3 s: "
+              f"{'met' if help_s < 0.3 else 'not met'}). The package and the command import "
+              "their modules on first use (`scratchnet/__init__.py`, PEP 562), so `--help` loads "
+              "NumPy and the modules that list the choices, not scikit-learn, SciPy, pyarrow or "
+              "matplotlib.", "",
+              f"`scratchnet {' '.join(SWEEP)}` ({len(over)} run{'s' if len(over) > 1 else ''}): "
+              + "; ".join(f"{r['wall']:.2f} s end to end, {r['engine']:.2f} s in the engine"
+                          for r in res["sweep"])
+              + f": {np.median(over):.2f} s around the engine (target at most 0.5 s: "
+              f"{'met' if np.median(over) <= 0.5 else 'not met'}), for Python and the imports, "
+              "the tutorial's data, results.csv/json and the plot (sweep.png).", ""]
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args()
+    res = run(args.rounds)
+    text = section(res)
+    print(text)
+    if not args.no_write:
+        write_section("Command-line overhead", text)
+        Path(__file__).with_name("results").joinpath("cli_overhead.json").write_text(
+            json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
