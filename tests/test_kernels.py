@@ -37,6 +37,24 @@ def test_softmax_of_extreme_logits_is_finite():
     close(probs, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]])
 
 
+@pytest.mark.parametrize("repeat", [1, 20])  # few rows (logaddexp) and many (the gap form)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_class_gradient_is_accurate_and_finite_for_extreme_logits(rng, repeat, dtype):
+    logits = np.array([[30.0, -10.0], [0.5, 0.25], [1e4, -1e4], [-800.0, 0.0]])
+    Y = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    noise = rng.standard_normal((4 * repeat, 2))  # the plain rows between the extreme ones
+    logits, Y = np.concatenate([np.tile(logits, (repeat, 1)), noise]), np.concatenate([np.tile(Y, (repeat, 1)), Y[noise[:, 0].argsort() % 4]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow, no 0 * inf
+        grad = K.softmax_cross_entropy_grad(logits.astype(dtype), Y.astype(dtype))
+    assert np.isfinite(grad).all()
+    want = F.softmax_cross_entropy_backward(logits, Y, "sum")
+    if dtype is np.float64:
+        np.testing.assert_allclose(grad, want, rtol=1e-13, atol=1e-300)
+        assert grad[0, 1] == pytest.approx(np.exp(-40), rel=1e-14)  # not 1 - (almost 1) = 0
+    else:
+        np.testing.assert_allclose(grad, want, rtol=2e-6, atol=1e-37)
+
+
 def test_sigmoid_and_binary_cross_entropy(rng):
     z = np.concatenate([rng.standard_normal(50) * 10, [-800.0, 800.0, 0.0]])[:, None]
     y = rng.integers(0, 2, z.shape).astype(float)
