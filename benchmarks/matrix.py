@@ -23,6 +23,8 @@ Cells (``--list`` prints their names; ``--only`` takes a regular expression on t
   infer-predict_proba  1,000,000×20 rows through a 20-256-256-2 float32 model:
       scratchnet's predict_proba, PyTorch (no_grad, softmax) and scikit-learn's
       MLPClassifier.predict_proba with the same weights.
+  infer-20M  scratchnet's predict_proba on 20,000,000×20 rows of the same model (one
+      call, full run only): that it works on this machine, its time and peak memory.
   memory-train-L  one epoch of L (model built inside the measurement).
   csv-read  ``scratchnet.datasets.read_csv`` against ``pandas.read_csv`` on a
       1,000,000×21 numeric file.
@@ -107,7 +109,7 @@ def cell_names() -> list[str]:
         return [f"train-{size}-{dtype}-{f}" for f in (L_FACTORS if size == "L" else FACTORS)]
 
     return (train("L", "float32") + train("M", "float32") + train("M", "float64")
-            + ["infer-predict_proba", "memory-train-L", "csv-read", "sklearn-fit-digits",
+            + ["infer-predict_proba", "infer-20M", "memory-train-L", "csv-read", "sklearn-fit-digits",
                "sklearn-fit-moons"] + train("S", "float64") + train("S", "float32"))
 
 
@@ -229,6 +231,7 @@ def training_cell(name: str, quick: bool, cache: dict) -> dict:
 
 # -- cells measured in child processes -------------------------------------------------
 INFER_ROWS, INFER_FEATURES, INFER_HIDDEN = 1_000_000, 20, (256, 256)
+HUGE_ROWS = 20_000_000  # 1.5 GiB of float32 input: the bounded-memory check
 
 
 def infer_model(path: str) -> None:
@@ -377,6 +380,9 @@ def child_rounds(cell: str, kinds, rounds: int, **job) -> dict[str, list[dict]]:
 def inference_cell(rows: int, rounds: int, again: bool, tmp: str) -> dict:
     path = os.path.join(tmp, "infer.npz")
     infer_model(path)
+    if rows == HUGE_ROWS:  # scratchnet alone: does it fit, in how much memory
+        runs = child_rounds("infer", ["scratchnet"], 1, rows=rows, path=path, again=False)
+        return {"kind": "infer-huge", "rows": rows, "runs": runs, "load": os.getloadavg()[0]}
     # the same weights: all three give the same probabilities (float32 rounding)
     X = np.random.default_rng(2).standard_normal((1000, INFER_FEATURES), dtype=np.float32)
     probs = {k: infer_predictor(k, path)(X) for k in ("scratchnet", "torch", "sklearn")}
@@ -465,6 +471,8 @@ def measure(names: list[str], quick: bool, save=None) -> dict:
                     cell = training_cell(name, quick, cache)
                 elif name == "infer-predict_proba":
                     cell = inference_cell(INFER_ROWS, 1 if quick else 2, not quick, tmp)
+                elif name == "infer-20M":
+                    cell = inference_cell(HUGE_ROWS, 1, False, tmp)
                 elif name == "memory-train-L":
                     cell = memory_cell(SIZES["L"]["rows"] if quick else 100_000, 1 if quick else 2)
                 elif name == "csv-read":
@@ -715,6 +723,13 @@ def other_tables(cells) -> list[str]:
                   + ", ".join(f"{label} {r:.2f}× ({verdict(r <= 1.0)})" for label, r in ratios)
                   + f"; peak at most 300 MB (286 MiB) above the input: {peak['scratchnet']:.0f} MiB "
                   f"({verdict(peak['scratchnet'] <= 300e6 / 2**20)}).", ""]
+    c = cells.get("infer-20M")
+    if c and c["kind"] == "infer-huge":
+        run = c["runs"]["scratchnet"][0]
+        lines += [f"### Inference on {c['rows']:,}×20 rows (the same model, scratchnet alone, one "
+                  "call)", "", f"predict_proba took {run['seconds']:.1f} s; peak {run['peak_mib']:.0f} "
+                  f"MiB above the input array ({c['rows'] * 20 * 4 / 2**20:,.0f} MiB) and the model, "
+                  f"the output ({c['rows'] * 2 * 4 / 2**20:,.0f} MiB) included.", ""]
     c = cells.get("memory-train-L")
     if c and c["kind"] == "memory":
         runs = c["runs"]
