@@ -114,7 +114,8 @@ def test_tutorial_moons_is_make_moons_split_as_the_tutorial_does():
 
     X, y = make_moons(n_samples=5000, random_state=42, noise=0.1)
     for got, want in zip(datasets.tutorial_moons(), train_test_split(X, y, random_state=42)):
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, want)  # the shipped copy, bit for bit
+        assert got.dtype == want.dtype
 
 
 def test_random_state_is_scikit_learns_own_seed():

@@ -5,7 +5,6 @@ import argparse
 import contextlib
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -663,6 +662,8 @@ def apply_config(parser, args, argv):
 
     Top-level keys serve every command that has them; a ``[command]`` table only
     that command. A key no command (or not that table's command) knows is an error."""
+    import tomllib
+
     path = Path(args.config)
     try:
         with open(path, "rb") as f:

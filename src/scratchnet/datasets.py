@@ -205,11 +205,15 @@ def tutorial_moons():
     split by ``train_test_split(random_state=42)``.
 
     Returns X_train (3750, 2), X_test (1250, 2), y_train (3750,), y_test (1250,).
+    Read from the copy shipped in the package (``resources/tutorial_moons.npz``, 80 KB,
+    written by those two calls; ``tests/test_datasets.py`` holds it to them bit for
+    bit): importing scikit-learn to regenerate it takes two seconds here, twenty
+    times a sweep's own startup.
     """
-    from sklearn.model_selection import train_test_split
+    from importlib.resources import files
 
-    X, y = moons(n_samples=5000, noise=0.1, random_state=42)
-    return train_test_split(X, y, random_state=42)
+    with np.load(files(__package__).joinpath("resources", "tutorial_moons.npz")) as f:
+        return [f[name] for name in ("X_train", "X_test", "y_train", "y_test")]
 
 
 BUILTIN = ("moons", "circles", "spirals", "digits", "iris", "mnist1d")  # scratchnet train --data NAME
