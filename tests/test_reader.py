@@ -43,6 +43,12 @@ GOOD = {
     "regression": ("x,y\n1,0.5\n2,-1e3\n", "y", {"regression": True}),
     "python-only numbers": ("x,label\n1_000,a\n+2,b\n", "label", {}),  # float() reads them
     "blank-looking rows": ("x,y,label\n1,2,a\n,,\n  , ,\n3,4,b\n", "label", {}),
+    # integer labels go to the C reader as int64 first: what it reads must be what
+    # Python's int reads, and what it refuses is read again as text
+    "integer-looking labels": ("x,label\n1,01\n2, 7\n3,-0\n4,+2\n", "label", {}),
+    "ints then a float label": ("x,label\n1,1\n2,2\n3,2.5\n", "label", {}),
+    "ints then a word": ("x,label\n1,1\n2,2\n3,true\n", "label", {}),
+    "a label past int64": ("x,label\n1,1\n2,99999999999999999999\n", "label", {}),
 }
 
 

@@ -225,7 +225,7 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
                 else:
                     logits = step(xb, yb)
                 if seen is None:
-                    seen = np.empty(lead + (rows,) + logits.shape[-1:], logits.dtype)
+                    seen = np.empty(lead + (min(rows, n),) + logits.shape[-1:], logits.dtype)
                 seen[..., s:s + yb.shape[-2], :] = logits
             if seen is None:  # every batch so far skipped: weight 0, nothing to count
                 continue
