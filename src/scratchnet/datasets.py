@@ -388,11 +388,9 @@ def _matrix(columns, names, n) -> np.ndarray:
     a time (cache-friendly) and each block's arrays released once copied (``columns``
     is emptied), so the peak is about the table or X, not both. Raises _Anomaly at the
     first missing or non-finite value."""
-    import pyarrow.compute as pc
-
     for column, name in zip(columns, names):
         if column.null_count:
-            raise _Anomaly(pc.index(column.is_null(), True).as_py(), name, "missing")
+            raise _Anomaly(_first_null(column), name, "missing")
     pieces = [list(getattr(column, "chunks", [column])) for column in columns]
     columns.clear()
     sizes = [len(piece) for piece in pieces[0]]
@@ -425,6 +423,13 @@ def _values(column) -> np.ndarray:
     return views[0] if len(views) == 1 else np.concatenate(views) if views else np.empty(0, dtype)
 
 
+def _first_null(column) -> int:
+    """The row of a column's first missing value."""
+    import pyarrow.compute as pc
+
+    return pc.index(column.is_null(), True).as_py()
+
+
 def _concat(arrays):
     import pyarrow as pa
 
@@ -436,11 +441,12 @@ def _label_array(column, spec):
     the reference reader parses them (ints, else floats, else strings, unless
     ``spec.labels`` says which), or raises _Anomaly. Text is parsed once per distinct value."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if column.null_count:
-        raise _Anomaly(pc.index(column.is_null(), True).as_py(), spec.target, "missing label")
+        raise _Anomaly(_first_null(column), spec.target, "missing label")
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        import pyarrow.compute as pc  # (0.1 s to import: only where text is parsed)
+
         encoded = pc.dictionary_encode(pc.utf8_trim_whitespace(column))
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
