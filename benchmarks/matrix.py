@@ -380,9 +380,6 @@ def child_rounds(cell: str, kinds, rounds: int, **job) -> dict[str, list[dict]]:
 def inference_cell(rows: int, rounds: int, again: bool, tmp: str) -> dict:
     path = os.path.join(tmp, "infer.npz")
     infer_model(path)
-    if rows == HUGE_ROWS:  # scratchnet alone: does it fit, in how much memory
-        runs = child_rounds("infer", ["scratchnet"], 1, rows=rows, path=path, again=False)
-        return {"kind": "infer-huge", "rows": rows, "runs": runs, "load": os.getloadavg()[0]}
     # the same weights: all three give the same probabilities (float32 rounding)
     X = np.random.default_rng(2).standard_normal((1000, INFER_FEATURES), dtype=np.float32)
     probs = {k: infer_predictor(k, path)(X) for k in ("scratchnet", "torch", "sklearn")}
@@ -393,6 +390,15 @@ def inference_cell(rows: int, rounds: int, again: bool, tmp: str) -> dict:
                         again=again)
     return {"kind": "infer", "rows": rows, "rounds": rounds, "runs": runs, "agree": gap,
             "load": os.getloadavg()[0]}
+
+
+def huge_inference_cell(tmp: str) -> dict:
+    """scratchnet alone on HUGE_ROWS rows of the inference model: does it fit, in how
+    much memory."""
+    path = os.path.join(tmp, "infer.npz")
+    infer_model(path)
+    runs = child_rounds("infer", ["scratchnet"], 1, rows=HUGE_ROWS, path=path, again=False)
+    return {"kind": "infer-huge", "rows": HUGE_ROWS, "runs": runs, "load": os.getloadavg()[0]}
 
 
 def write_csv_file(path: str, rows: int) -> None:
@@ -472,7 +478,7 @@ def measure(names: list[str], quick: bool, save=None) -> dict:
                 elif name == "infer-predict_proba":
                     cell = inference_cell(INFER_ROWS, 1 if quick else 2, not quick, tmp)
                 elif name == "infer-20M":
-                    cell = inference_cell(HUGE_ROWS, 1, False, tmp)
+                    cell = huge_inference_cell(tmp)
                 elif name == "memory-train-L":
                     cell = memory_cell(SIZES["L"]["rows"] if quick else 100_000, 1 if quick else 2)
                 elif name == "csv-read":

@@ -473,9 +473,12 @@ def _label_array(column, spec):
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
             or pa.types.is_boolean(column.type)):
         raise _Anomaly(None, spec.target, "label type")
-    # a copy: the caller owns it, and a view of Arrow's buffer would be read-only
-    y = _values(column).copy() if not pa.types.is_boolean(column.type) else \
-        column.to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(column.type):  # bits, not a buffer of values
+        y = column.to_numpy(zero_copy_only=False)
+    else:
+        y = _values(column)
+        if not y.flags.writeable:  # a view of Arrow's buffer: the caller gets its own copy
+            y = y.copy()
     if y.dtype.kind == "f" and np.isnan(y).any():
         raise _Anomaly(int(np.argmax(np.isnan(y))), spec.target, "missing label")
     if spec.labels is not None and not spec.regression:

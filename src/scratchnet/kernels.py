@@ -61,25 +61,24 @@ _EXP_CAP = {np.dtype(np.float64): np.array(705.0), np.dtype(np.float32): np.arra
 def softmax_cross_entropy_grad(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """= ``functional.softmax_cross_entropy_backward(..., reduction="sum")``:
     softmax(z) - y, (..., B, C), without computing the loss."""
-    cap = _EXP_CAP.get(logits.dtype)
-    if logits.shape[-1] == 2 and (logits.size < 128 or cap is None):
+    if logits.shape[-1] != 2:  # C - 1 logaddexps per row would cost more than C exps
+        grad = softmax(logits)
+    elif logits.size < 128 or logits.dtype not in _EXP_CAP:
         # few rows: probs = exp(z - logsumexp(z)), one stable logaddexp per row, the
         # fewest NumPy calls
         grad = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
         np.exp(grad, out=grad)
-    elif logits.shape[-1] == 2:
+    else:
         # many rows (a model group's): softmax(z)_c = 1 / (1 + exp(z_other - z_c)), the
         # gap to the other logit being the row reversed minus the row; no log, whose
         # 25 ns a row outweigh two more calls. Accurate in every entry, tiny ones
         # included; gaps are capped below exp's overflow, where 1 / (1 + exp(gap)) is
         # already under 1e-38 (float32) or 1e-306 (float64).
         grad = logits[..., ::-1] - logits
-        np.minimum(grad, cap, out=grad)
+        np.minimum(grad, _EXP_CAP[logits.dtype], out=grad)
         np.exp(grad, out=grad)
         grad += 1
         np.reciprocal(grad, out=grad)
-    else:  # C - 1 logaddexps per row would cost more than C exps
-        grad = softmax(logits)
     grad -= targets
     return grad
 
