@@ -33,7 +33,7 @@ import numpy as np
 from . import layers as L
 from .model import Sequential
 from .parallel import default_threads, train_shards
-from .train import train_epoch
+from .train import run_epochs, train_epoch
 from .validation import check_positive
 
 PER_MODEL = ("lr", "weight_decay")  # optimizer settings that may differ inside a group
@@ -276,43 +276,41 @@ class Shard:
         size = self.net.params.shape
         return {k: v for k, v in self.net.optimizer.state().items() if np.shape(v) == size}
 
-    # -- training -------------------------------------------------------------------
-    def train(self, X, Y, y_idx, epochs, batch_size, on_epoch=None):
-        """Train the stacked models with the one epoch loop; returns, per model, the
-        epoch it diverged or None. Each model's history gets every epoch's loss (and
-        accuracy) until it diverges."""
-        net, M, n = self.net, len(self.models), len(X)
-        diverged = [None] * M
-        for epoch in range(1, epochs + 1):
-            snapshot = self._snapshot()
-            order = np.stack([rng.permutation(n) for rng in self.shuffles])  # (M, N), as fit
-            loss, accuracy = train_epoch(net, X, Y, y_idx, batch_size, None, order=order)
-            finite = np.isfinite(loss)
-            for block in self.rows(net.params):
-                finite &= np.isfinite(block).all(axis=1)
-            for m in range(M):
-                history = self.histories[m]
-                if not finite[m] and diverged[m] is None:
-                    diverged[m] = epoch
-                if diverged[m] is not None:  # back to the weights before this epoch
-                    self._restore(snapshot, m)
-                    continue
-                epoch = len(self.models[m].history.get("loss", [])) + len(history.get("loss", [])) + 1
-                logs = {"epoch": epoch, "loss": float(loss[m])}
-                if y_idx is not None:
-                    logs["accuracy"] = float(accuracy[m])
-                for key, value in logs.items():
-                    history.setdefault(key, []).append(value)
-            if on_epoch is not None:
-                on_epoch(M)
-        return diverged
+    # -- training: the one epoch loop, with this shard's per-model bookkeeping ----------
+    group = True  # for ``train.run_epochs``: per-model logs, and divergence is noted, not raised
 
-    def _snapshot(self):
+    def train(self, X, Y, y_idx, epochs, batch_size, on_epoch=None):
+        """Train the stacked models with the one epoch loop (``train.run_epochs``);
+        returns, per model, the epoch it diverged or None. Each model's history gets
+        every epoch's loss (and accuracy) until it diverges."""
+        n, M = len(X), len(self.models)
+
+        def epoch_steps():
+            order = np.stack([rng.permutation(n) for rng in self.shuffles])  # (M, N), as fit
+            loss, accuracy = train_epoch(self.net, X, Y, y_idx, batch_size, None, order=order)
+            return loss, None if y_idx is None else accuracy
+
+        report = [] if on_epoch is None else [lambda net, epoch, logs: on_epoch(M)]
+        return run_epochs(self.net, epoch_steps, epochs=epochs, rollback=self, callbacks=report)
+
+    def epoch(self, m) -> int:
+        """The number of model m's next epoch (after those it had before the group)."""
+        done = self.models[m].history.get("loss", [])
+        return len(done) + len(self.histories[m].get("loss", [])) + 1
+
+    def snapshot(self):
         """Copies of what an epoch changes: weights, optimizer state, layer buffers."""
         return (self.net.params.copy(), {k: v.copy() for k, v in self._param_state().items()},
                 [v.copy() for layer in self.layers for v in getattr(layer, "buffers", {}).values()])
 
-    def _restore(self, snapshot, m):
+    def finite(self, loss) -> np.ndarray:
+        """(M,): whether each model's epoch loss and weights are finite."""
+        finite = np.isfinite(loss)
+        for block in self.rows(self.net.params):
+            finite &= np.isfinite(block).all(axis=1)
+        return finite
+
+    def restore(self, snapshot, m) -> None:
         """Model m's weights, optimizer state and buffers from ``snapshot``; state the
         epoch created is zeroed: as fresh."""
         params, state, buffers = snapshot
@@ -324,6 +322,9 @@ class Shard:
         now_buffers = [v for layer in self.layers for v in getattr(layer, "buffers", {}).values()]
         for now, before in zip(now_buffers, buffers):
             now[m] = before[m]
+
+    def diverged(self, m, epoch, loss) -> None:
+        """A group notes it (``run_epochs`` returns it) and trains the others on."""
 
     # -- results --------------------------------------------------------------------
     def result(self):

@@ -8,7 +8,7 @@ from . import losses, optimizers
 from .callbacks import EarlyStopping
 from .preprocessing import LabelEncoder, Standardizer, one_hot
 from .validation import check_positive, check_X
-from .train import TrainingDiverged, predicted_index, run_epochs
+from .train import TrainingDiverged, predicted_index, run_epochs, train_epoch
 
 DTYPES = ("float32", "float64")
 
@@ -303,10 +303,14 @@ class Sequential:
                 early_stopping = EarlyStopping(patience=early_stopping)
             callbacks.append(early_stopping)
         try:
-            run_epochs(self, X, Y, y_idx, epochs=epochs, batch_size=batch_size,
-                       rng=self.shuffle_rng, validation=validation, callbacks=callbacks,
-                       progress=progress, start_epoch=len(self.history.get("loss", [])),
-                       augment=augment)
+            def epoch_steps():
+                loss, accuracy = train_epoch(self, X, Y, y_idx, batch_size, self.shuffle_rng,
+                                             augment)
+                return loss, None if y_idx is None else accuracy
+
+            run_epochs(self, epoch_steps, epochs=epochs, callbacks=callbacks, progress=progress,
+                       validate=None if validation is None else
+                       lambda: self._loss_and_accuracy(*validation))
         except TrainingDiverged as e:
             largest = float(np.abs(X).max())
             if largest > 1e3:  # the usual cause: raw features in the thousands or more

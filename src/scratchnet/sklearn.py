@@ -42,7 +42,7 @@ from sklearn.utils.validation import (check_array, check_is_fitted, check_random
 from . import engine, losses, optimizers
 from . import layers as L
 from .model import Sequential
-from .train import restore_training, snapshot_training, train_epoch
+from .train import run_epochs, train_epoch
 
 # scikit-learn's activation names -> scratchnet's (None: no layer at all)
 ACTIVATIONS = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -455,54 +455,69 @@ class _BaseMLP(BaseEstimator):
                               f"samples; using {n}")
             batch_size = min(self.batch_size, n)
 
-        net, order = self._net, np.arange(n)
-        params = net.params
+        net, shuffled = self._net, [np.arange(n)]
         net.optimizer = self._optimizer.rule  # what the one loop steps with
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
+
+        def epoch_steps():
             if self.shuffle:  # a permutation of the last one, as sklearn.utils.shuffle draws it
-                order = order[rs.permutation(n)]
-            before = snapshot_training(net)
+                shuffled[0] = shuffled[0][rs.permutation(n)]
             # per batch: the gradient of scikit-learn's objective, the weighted mean loss
             # plus the L2 penalty over the batch's total weight; the epoch's loss is the
             # weighted mean of the batches' objectives
-            self.loss_, _ = train_epoch(net, X, Y, None, batch_size, None, order=order,
-                                        sample_weight=sw, penalty=self._l2_penalty)
+            loss, _ = train_epoch(net, X, Y, None, batch_size, None, order=shuffled[0],
+                                  sample_weight=sw, penalty=self._l2_penalty)
+            return loss, None
+
+        def record(loss):
+            """scikit-learn's record of an epoch, a diverged one included."""
+            self.loss_ = loss
             self.n_iter_ += 1
             self.t_ += n
-            self.loss_curve_.append(self.loss_)
+            self.loss_curve_.append(loss)
             if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            diverged = not (np.isfinite(self.loss_) and np.isfinite(params).all())
-            if diverged and not early:
-                restore_training(net, before)
-                raise ValueError(
-                    f"{NONFINITE} Training diverged at epoch {self.n_iter_}: the loss became "
-                    f"{self.loss_}; the model keeps the weights from before that epoch. Scale "
-                    f"the inputs (StandardScaler) or lower learning_rate_init="
-                    f"{self.learning_rate_init!r}.")
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+
+        def stopping_rule(_net, _epoch, logs):
+            """scikit-learn's: the schedule's step, and stop after n_iter_no_change
+            epochs without improvement (unless the adaptive schedule lowers the rate)."""
+            record(logs["loss"])
             self._update_no_improvement(early, X_val, Y_val, sw_val)
-            if diverged:  # early stopping: the best epoch's weights are restored below
-                warnings.warn(f"Training diverged at epoch {self.n_iter_} (the loss became "
-                              f"{self.loss_}): stopping with the weights of the best validation "
-                              f"score. Scale the inputs or lower learning_rate_init="
-                              f"{self.learning_rate_init!r}.", ConvergenceWarning)
-                break
             self._optimizer.iteration_ends(self.t_)
             if self._no_improvement_count > self.n_iter_no_change:
                 what = "Validation score" if early else "Training loss"
                 msg = (f"{what} did not improve more than tol={self.tol:f} for "
                        f"{self.n_iter_no_change} consecutive epochs.")
                 if self._optimizer.trigger_stopping(msg, self.verbose):
-                    break
+                    return True
                 self._no_improvement_count = 0
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
+            if self.n_iter_ == self.max_iter and not incremental:
                 warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                               "and the optimization hasn't converged yet.", ConvergenceWarning)
+            return False
+
+        def diverged(_m, _epoch, loss):
+            """The loop has put back the weights from before the epoch. Without early
+            stopping, scikit-learn's error about non-finite weights; with it, the epoch
+            scores NaN and the fit stops (the best epoch's weights are restored below)."""
+            record(loss)
+            if not early:
+                raise ValueError(
+                    f"{NONFINITE} Training diverged at epoch {self.n_iter_}: the loss became "
+                    f"{loss}; the model keeps the weights from before that epoch. Scale "
+                    f"the inputs (StandardScaler) or lower learning_rate_init="
+                    f"{self.learning_rate_init!r}.")
+            self._update_no_improvement(early, X_val, Y_val, sw_val, score=np.nan)
+            warnings.warn(f"Training diverged at epoch {self.n_iter_} (the loss became "
+                          f"{loss}): stopping with the weights of the best validation "
+                          f"score. Scale the inputs or lower learning_rate_init="
+                          f"{self.learning_rate_init!r}.", ConvergenceWarning)
+            return True
+
+        run_epochs(net, epoch_steps, epochs=1 if incremental else self.max_iter,
+                   callbacks=[stopping_rule], on_diverged=diverged)
         if early:
-            params[...] = self._best_params
+            net.params[...] = self._best_params
 
     def _ensure_record(self, early) -> None:
         """The per-epoch record a stochastic fit appends to (kept across warm starts
@@ -520,11 +535,13 @@ class _BaseMLP(BaseEstimator):
             if not hasattr(self, name):
                 setattr(self, name, None)
 
-    def _update_no_improvement(self, early, X_val, Y_val, sw_val) -> None:
+    def _update_no_improvement(self, early, X_val, Y_val, sw_val, score=None) -> None:
         """scikit-learn's stopping rule: count the epochs in a row in which the
-        validation score did not rise (or the training loss did not fall) by tol."""
+        validation score (``score``, else computed) did not rise (or the training loss
+        did not fall) by tol."""
         if early:
-            score = self._score_val(X_val, Y_val, sw_val)  # NaN where predictions are not finite
+            if score is None:
+                score = self._score_val(X_val, Y_val, sw_val)  # NaN where predictions are not finite
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")

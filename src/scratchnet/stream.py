@@ -33,7 +33,7 @@ from .datasets import CHUNK_ROWS, Chunk, Chunks
 from .model import CHUNK_ROWS as MODEL_CHUNK_ROWS
 from .preprocessing import LabelEncoder
 from .validation import check_positive, check_X
-from .train import TrainingDiverged, predicted_index, restore_training, snapshot_training, train_epoch
+from .train import TrainingDiverged, predicted_index, restore_training, run_epochs, snapshot_training, train_epoch
 
 SHUFFLE_ROWS = 65_536  # rows in the shuffle buffer
 BLOCK_ROWS = MODEL_CHUNK_ROWS  # rows per predict call: the model's own chunks, whatever the reader's
@@ -396,48 +396,29 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
         source = reader
     val = _validation_source(validation, fraction, holdout_seed, data, target, features,
                              regression, chunk_rows, kind)
-    history = model.history
-    start_epoch = len(history.get("loss", []))
     n_rows = getattr(model, "stream_rows_", None)
     if client is not None and reader is not None and n_rows is None:  # built by fit(): count the rows
         n_rows = run(scan, source, Rows(), regression).n_rows
-    bar = _progress(epochs, start_epoch) if progress else None
     workers = sorted(client.scheduler_info()["workers"]) if client is not None else []
-    try:
-        for epoch in range(start_epoch, start_epoch + epochs):
-            snapshot = snapshot_training(model)
-            state = EpochState(model, shuffle_buffer, batch_size, train_rows)
-            if client is not None and reader is not None:
-                state = _epoch_on_cluster(client, state, reader, n_rows, epoch, log, workers)
-                _adopt(model, state.model)
-                state.model = model
-            else:
-                for chunk in source:
-                    state.train_chunk(chunk)
-            train_loss, train_acc = state.finish()
-            if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
-                restore_training(model, snapshot)
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch + 1}: the loss became {train_loss}; "
-                    f"the model keeps the weights from before that epoch. "
-                    f"Try a lower learning rate (lr={model.optimizer.lr!r}).")
-            logs = {"epoch": epoch + 1, "loss": train_loss}
-            if train_acc is not None:
-                logs["accuracy"] = train_acc
-            if val is not None:
-                scores = run(evaluate, model, val)
-                logs["val_loss"] = scores["loss"]
-                if "accuracy" in scores:
-                    logs["val_accuracy"] = scores["accuracy"]
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            if bar is not None:
-                bar.update(1)
-            if any([cb(model, epoch + 1, logs) for cb in callbacks]):
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+
+    def epoch_steps():
+        state = EpochState(model, shuffle_buffer, batch_size, train_rows)
+        if client is not None and reader is not None:
+            epoch = len(model.history.get("loss", []))
+            state = _epoch_on_cluster(client, state, reader, n_rows, epoch, log, workers)
+            _adopt(model, state.model)
+            state.model = model
+        else:
+            for chunk in source:
+                state.train_chunk(chunk)
+        return state.finish()
+
+    def validate():
+        scores = run(evaluate, model, val)
+        return scores["loss"], scores.get("accuracy")
+
+    run_epochs(model, epoch_steps, epochs=epochs, validate=None if val is None else validate,
+               callbacks=callbacks, progress=progress)
     return model
 
 
@@ -544,13 +525,6 @@ def _epoch_on_cluster(client, state, reader, n_rows, epoch, log, known, attempts
                 f"of epoch {epoch} (attempt {attempt + 2} of {attempts})")
         known[:] = sorted(set(client.scheduler_info()["workers"]))
     raise RuntimeError(f"epoch {epoch + 1} failed {attempts} times on the cluster")
-
-
-def _progress(epochs, start_epoch):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=start_epoch + epochs, initial=start_epoch, unit="epoch",
-                desc="training", leave=False, delay=1.0)
 
 
 # -- inference --------------------------------------------------------------------------------

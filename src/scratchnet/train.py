@@ -13,50 +13,69 @@ class TrainingDiverged(ValueError):
     """The loss became NaN or inf; the model keeps its last finite weights."""
 
 
-def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
-               callbacks=(), progress=False, start_epoch=0, augment=None):
-    """Train ``model`` in place for ``epochs`` epochs of minibatch steps.
+def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, callbacks=(),
+               progress=False, on_diverged=None):
+    """The one loop over epochs: ``fit``, model groups (``group.Shard``), streamed
+    training and scikit-learn's stochastic solvers all train through it.
 
-    X: (N, F) in the model's dtype, Y: (N, C) targets as the loss takes them
-    (one-hot, a 0/1 column, or regression values), y_idx: (N,) class indices, or
-    None for regression (then no accuracy is logged). ``validation`` is what
-    ``model._loss_and_accuracy`` takes, or None. Each callback is called as
-    ``cb(model, epoch, logs)`` after every epoch and may return True to stop;
-    callbacks with ``on_train_begin(model)``/``on_train_end(model)`` methods get those
-    calls before the first and after the last epoch. ``augment(xb, rng)``, when
-    given, returns a changed copy of each gathered batch xb (e.g. ``RandomShift``).
-    Returns ``model.history``.
+    Each epoch: copy what the epoch changes (``rollback.snapshot()``), run its steps
+    (``epoch_steps() -> (loss, accuracy)``: scalars for one model, (M,) arrays for a
+    group; accuracy None for regression), then per model: if its loss or weights are
+    not finite, put back its state from before the epoch and report it once
+    (``on_diverged(m, epoch, loss)``, by default ``rollback.diverged``: one model
+    raises TrainingDiverged, a group notes it and trains on); else log the epoch,
+    with ``validate() -> (val_loss, val_accuracy or None)`` when given, into the
+    model's history. Then each callback is called as ``cb(model, epoch, logs)`` and
+    may return True to stop (for a group, logs is the list of the models' logs,
+    None for a diverged one); callbacks with ``on_train_begin(model)`` /
+    ``on_train_end(model)`` get those calls before the first and after the last
+    epoch. ``on_diverged`` returning True also stops.
+
+    rollback: the per-model bookkeeping, ``OneModel(model)`` by default, or a
+    ``group.Shard``. Returns, per model, the epoch at which it diverged, or None.
     """
-    history = model.history
+    rollback = OneModel(model) if rollback is None else rollback
+    on_diverged = rollback.diverged if on_diverged is None else on_diverged
+    M = len(rollback.histories)
+    diverged = [None] * M
     for cb in callbacks:  # e.g. EarlyStopping forgetting an earlier fit's best epoch
         if hasattr(cb, "on_train_begin"):
             cb.on_train_begin(model)
-    bar = _progress(epochs, start_epoch) if progress else None
+    bar = _progress(epochs, rollback.epoch(0) - 1) if progress else None
     try:
-        for epoch in range(start_epoch, start_epoch + epochs):
-            snapshot = snapshot_training(model)  # the last finite state, restored on divergence
-            train_loss, train_acc = train_epoch(model, X, Y, y_idx, batch_size, rng, augment)
-            if not np.isfinite(train_loss) or not np.isfinite(model.params).all():
-                restore_training(model, snapshot)
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch + 1}: the loss became {train_loss}; "
-                    f"the model keeps the weights from before that epoch. "
-                    f"Try a lower learning rate (lr={model.optimizer.lr!r})."
-                )
-            logs = {"epoch": epoch + 1, "loss": train_loss}
-            if y_idx is not None:  # None for regression: no accuracy
-                logs["accuracy"] = train_acc
-            if validation is not None:
-                val_loss, val_acc = model._loss_and_accuracy(*validation)
-                logs["val_loss"] = val_loss
-                if val_acc is not None:
-                    logs["val_accuracy"] = val_acc
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
+        for _ in range(epochs):
+            snapshot = rollback.snapshot()  # the last finite state, restored on divergence
+            loss, accuracy = epoch_steps()
+            loss = np.reshape(loss, M)
+            finite = rollback.finite(loss)
+            stop, all_logs = False, []
+            for m in range(M):
+                if diverged[m] is None and finite[m]:
+                    logs = {"epoch": rollback.epoch(m), "loss": float(loss[m])}
+                    if accuracy is not None:  # None for regression
+                        logs["accuracy"] = float(np.reshape(accuracy, M)[m])
+                    all_logs.append(logs)
+                    continue
+                rollback.restore(snapshot, m)  # back to the state from before this epoch
+                if diverged[m] is None:
+                    diverged[m] = rollback.epoch(m)
+                    stop |= bool(on_diverged(m, diverged[m], float(loss[m])))
+                all_logs.append(None)
+            if validate is not None and all_logs[0] is not None:
+                val_loss, val_accuracy = validate()
+                all_logs[0]["val_loss"] = val_loss
+                if val_accuracy is not None:
+                    all_logs[0]["val_accuracy"] = val_accuracy
+            for history, logs in zip(rollback.histories, all_logs):
+                for key, value in (logs or {}).items():
+                    history.setdefault(key, []).append(value)
+            logs = all_logs if rollback.group else all_logs[0]
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"})
-            if any([cb(model, epoch + 1, logs) for cb in callbacks]):
+                if logs and not rollback.group:
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"})
+            epoch = rollback.epoch(0) - 1
+            if stop or any([cb(model, epoch, logs) for cb in callbacks]):
                 break
     finally:
         if bar is not None:
@@ -64,7 +83,38 @@ def run_epochs(model, X, Y, y_idx, *, epochs, batch_size, rng, validation=None,
     for cb in callbacks:  # e.g. EarlyStopping restoring its best weights
         if hasattr(cb, "on_train_end"):
             cb.on_train_end(model)
-    return history
+    return diverged
+
+
+class OneModel:
+    """The epoch loop's bookkeeping for one model: its history, a snapshot of what
+    an epoch changes, and what divergence does (``TrainingDiverged``). A model
+    group's is ``group.Shard``: the same methods, per model of the group."""
+
+    group = False
+
+    def __init__(self, model):
+        self.model = model
+        self.histories = [model.history]
+
+    def epoch(self, m) -> int:
+        """The number of model m's next epoch to log (1 for a fresh model)."""
+        return len(self.histories[m].get("loss", [])) + 1
+
+    def snapshot(self):
+        return snapshot_training(self.model)
+
+    def finite(self, loss) -> list[bool]:
+        return [bool(np.isfinite(loss[0]) and np.isfinite(self.model.params).all())]
+
+    def restore(self, snapshot, m) -> None:
+        restore_training(self.model, snapshot)
+
+    def diverged(self, m, epoch, loss):
+        raise TrainingDiverged(
+            f"training diverged at epoch {epoch}: the loss became {loss}; the model keeps "
+            f"the weights from before that epoch. "
+            f"Try a lower learning rate (lr={self.model.optimizer.lr!r}).")
 
 
 def snapshot_training(model):
