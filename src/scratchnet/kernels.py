@@ -25,6 +25,13 @@ def row_sum(a: np.ndarray) -> np.ndarray:
     return np.matmul(a, np.ones((a.shape[-1], 1), a.dtype))
 
 
+def batch_sum(g: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """= ``g.sum(axis=-2)`` into ``out``, (..., B, C) -> (..., C): the bias gradient
+    of ``functional.affine_backward``. A product with a row of ones: NumPy reduces
+    the middle axis of a model group's (M, B, C) four times slower."""
+    return np.matmul(np.ones((1, g.shape[-2]), g.dtype), g, out=out[..., None, :])
+
+
 # -- softmax and cross-entropy -------------------------------------------------------------
 def softmax(logits: np.ndarray) -> np.ndarray:
     """= ``functional.softmax``: (..., C) -> probs (..., C), shifted by the row max so

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
-from .kernels import keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
+from .kernels import batch_sum, keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
 from .validation import check_number, check_positive
 
 
@@ -109,28 +109,40 @@ class Dense(Layer):
     def forward(self, x, train=False):
         self.x = x
         bufs = self._scratch.get(x.shape) if train else None
-        if bufs is None or x.dtype != bufs[0].dtype:
+        if bufs is None or x.dtype != bufs[3].dtype:
             bufs = self._buffers(x) if train else None
-            if bufs is None:  # the general path: inference, a model group, another dtype
-                self.x1 = None
+            if bufs is None:  # the general path: inference, another dtype
+                self.x1 = self.grad_in = None
                 out = np.matmul(x, self.params["W"])
                 out += self.params["b"][..., None, :]
                 return out
-        # [x, 1], the output and the input gradient live in buffers reused by
+        # the output and the input gradient (and [x, 1]) live in buffers reused by
         # every step of this batch shape
         self.x1, self.x1T, x_part, out, self.grad_in = bufs
+        if self.x1 is None:  # a wide input: the bias added to the narrow output
+            np.matmul(x, self.params["W"], out=out)
+            out += self.params["b"][..., None, :]
+            return out
         x_part[...] = x
         if x.ndim == 2:
             return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
         return np.matmul(self.x1, self.Wb, out=out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
 
+    FOLD_COPY_MAX = 4096  # inputs this small are copied into [x, 1] for free (a call costs more)
+
     def _buffers(self, x):
-        """Training-step arrays for inputs like ``x``, or None where [x, 1] @ [W; b]
-        does not apply."""
+        """Training-step arrays for inputs like ``x``: (x1, x1T, x1's x part, out,
+        grad_in), the first three None where the bias is not folded; or None where
+        no buffer applies. [x, 1] costs a copy of x each step, the bias apart a pass
+        over the output and one over its gradient: the bias is folded unless x is
+        both large and over twice as wide as the output (e.g. a 512 -> 10 layer, or
+        a model group's 64 -> 2)."""
         if self.Wb is None or x.ndim != self.Wb.ndim or x.dtype != self.Wb.dtype:
             return None
-        x1 = np.ones(x.shape[:-1] + (x.shape[-1] + 1,), x.dtype)
         out = np.empty(x.shape[:-1] + (self.units,), x.dtype)
+        if x.shape[-1] > 2 * self.units and x.size > self.FOLD_COPY_MAX:
+            return keep_buffers(self._scratch, x.shape, (None, None, None, out, np.empty_like(x)))
+        x1 = np.ones(x.shape[:-1] + (x.shape[-1] + 1,), x.dtype)
         return keep_buffers(self._scratch, x.shape,
                      (x1, x1.swapaxes(-1, -2), x1[..., :-1], out, np.empty_like(x)))
 
@@ -141,13 +153,12 @@ class Dense(Layer):
 
     def backward(self, grad_out):
         # grad_W = x^T g and grad_b = sum_rows g  (eq. 15-16, per model)
-        if self.x1 is None:
-            W = self.params["W"]
+        if self.x1 is None:  # the bias apart
             np.matmul(self.x.swapaxes(-1, -2), grad_out, out=self.grads["W"])
-            np.add.reduce(grad_out, axis=-2, out=self.grads["b"])
+            batch_sum(grad_out, self.grads["b"])
             if not self.needs_input_grad:
                 return None
-            return np.matmul(grad_out, W.swapaxes(-1, -2))
+            return np.matmul(grad_out, self.params["W"].swapaxes(-1, -2), out=self.grad_in)
         if grad_out.ndim == 2:
             self.x1T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
             if not self.needs_input_grad:
