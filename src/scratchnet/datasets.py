@@ -344,7 +344,7 @@ class _Anomaly(Exception):
         self.row, self.column, self.kind, self.value = row, column, kind, value
 
 
-def _rebatch(batches, chunk_rows, start_row):
+def rebatch(batches, chunk_rows, start_row):
     """(X, y) pieces of any sizes -> Chunks of exactly ``chunk_rows`` rows (the last may
     be smaller), the first ``start_row`` rows dropped. No array is kept a moment longer
     than needed: a stream's memory is one or two chunks, whatever the file's length."""
@@ -576,7 +576,7 @@ class _CsvSource:
                 yield arrays
 
         try:
-            for chunk in _rebatch(batches(), chunk_rows, start_row):
+            for chunk in rebatch(batches(), chunk_rows, start_row):
                 done += len(chunk.X)
                 yield chunk
                 del chunk
@@ -773,7 +773,7 @@ class _ParquetSource:
                 raise ValueError(f"{self.path} is not a readable Parquet file (truncated or "
                                  f"damaged?): {e}") from None
 
-        for chunk in _rebatch(batches(), chunk_rows, start_row - skip):
+        for chunk in rebatch(batches(), chunk_rows, start_row - skip):
             yield chunk._replace(start=chunk.start + skip)
             del chunk
 

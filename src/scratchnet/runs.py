@@ -405,7 +405,7 @@ def _stream_fit_and_write(model, config, run_dir, progress, plots, seconds_befor
         model, spec["source"], spec["target"], features=spec["features"],
         chunk_rows=options["chunk_rows"], fraction=spec["test_size"], seed=spec["split_seed"],
         test_data=spec.get("test_data"))
-    run = stream._runner(client)
+    run = stream.runner(client)
     test, train = run(stream.evaluate, model, test_rows), run(stream.evaluate, model, train_rows)
     data = {"source": spec["source"], "n_train": train["n"], "n_test": test["n"],
             "features": spec["features"], "target": spec["target"],

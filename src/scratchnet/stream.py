@@ -180,7 +180,7 @@ def scan(source: Chunks, rows: Rows, regression: bool) -> Scan:
             yield chunk.X, chunk.y
 
     # statistics merged over fixed blocks of training rows: the same sums whatever the chunks
-    for block in datasets._rebatch(kept(), SCAN_ROWS, 0):
+    for block in datasets.rebatch(kept(), SCAN_ROWS, 0):
         result.add(block.X, block.y, regression)
     if result.n_train == 0:
         raise ValueError("no training rows: the data is empty or all of it is held out")
@@ -380,7 +380,7 @@ def fit_stream(model, data, *, target=None, features=None, epochs=10, batch_size
     source = chunks_of(data, target=target, features=features, regression=regression,
                        chunk_rows=chunk_rows, labels=str)  # labels as text until the scan decides
     features = source.features
-    run = _runner(client)
+    run = runner(client)
     if not model.built:
         found = run(scan, source, train_rows, regression)
         n_features = len(found.mean)
@@ -475,7 +475,7 @@ def _adopt(model, trained):
     model.history = history
 
 
-def _runner(client):
+def runner(client):
     """Run a function here, or as one task on the cluster (where the files are)."""
     if client is None:
         return lambda fn, *args: fn(*args)
@@ -533,7 +533,7 @@ def predict(model, source, *, proba=False, block_rows=BLOCK_ROWS):
     yields (labels or values (n,), probabilities (n, C) or None). Blocks hold
     ``block_rows`` rows counted from the first, whatever the reader's chunks, so the
     results equal ``model.predict``/``predict_proba`` on the whole array, bit for bit."""
-    for block in datasets._rebatch(_features_only(source), block_rows, 0):
+    for block in datasets.rebatch(_features_only(source), block_rows, 0):
         pred = model.predict(block.X)
         if pred.ndim > 1:
             raise ValueError("predict writes one value per row; this regressor has several targets")
@@ -562,7 +562,7 @@ def evaluate(model, source, *, block_rows=BLOCK_ROWS) -> dict:
     else:
         cm = np.zeros((len(model.classes_),) * 2, dtype=np.int64)
     # fixed blocks of rows, whatever the chunks: the same sums, so the same scores
-    for block in datasets._rebatch(((chunk.X, chunk.y) for chunk in source), block_rows, 0):
+    for block in datasets.rebatch(((chunk.X, chunk.y) for chunk in source), block_rows, 0):
         X = model._inputs(block.X)
         Y, y_idx = model._targets(block.y, len(X))
         logits = model._outputs(X)
