@@ -186,7 +186,7 @@ def test_to_torch_returns_the_same_logits(kind):
     assert list(module.state_dict()) == list(export.state_dict(model))
     with torch.no_grad():
         logits = module(torch.from_numpy(X.astype(model.dtype))).numpy()
-    expected = model.forward(model._scaled(X.astype(model.dtype)))
+    expected = model.forward(model.scaled(X.astype(model.dtype)))
     tol = 1e-10 if model.dtype == np.float64 else 1e-5
     np.testing.assert_allclose(logits, expected, rtol=tol, atol=tol)
 
@@ -453,7 +453,7 @@ def test_convolution_models_export(scale, tmp_path):
     module = model.to_torch()
     with torch.no_grad():
         logits = module(torch.from_numpy(X)).numpy()
-    np.testing.assert_allclose(logits, model.forward(model._scaled(X)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(logits, model.forward(model.scaled(X)), rtol=1e-10, atol=1e-12)
     assert list(module.state_dict()) == list(export.state_dict(model))
     back = sn.from_torch(module, classes=model.classes_, input_shape=(2, 12))
     assert [type(layer) for layer in back.layers] == [type(layer) for layer in model.layers

@@ -92,8 +92,8 @@ def test_padded_units_stay_exactly_zero_after_training(data):
     X, y = data
     models = [MLP(hidden=h, seed=i, **SEED_PRESET) for i, h in enumerate((3, 11, 20))]
     for m in models:
-        m._targets(y, len(X), fitting=True)
-        m._prepare(2)
+        m.encode_targets(y, len(X), fitting=True)
+        m.finish_layers(2)
         m.build(X.shape[1])
     shard = Shard(models, np.array([20, 2]))
     shard.train(X, np.eye(2)[y], y, epochs=3, batch_size=10)
@@ -188,8 +188,8 @@ def test_a_diverging_model_keeps_its_last_finite_weights_and_spares_the_others(d
     assert diverged[0] == 1 and diverged[1] is None
     assert np.isfinite(initial.params).all()
     fresh = MLP(hidden=8, lr=1e3, seed=0)
-    fresh._targets(y, len(X), fitting=True)
-    fresh._prepare(2)
+    fresh.encode_targets(y, len(X), fitting=True)
+    fresh.finish_layers(2)
     fresh.build(2)
     np.testing.assert_array_equal(initial.params, fresh.params)  # as before epoch 1
     assert_same_as_alone(models[1:], [dict(hidden=8, lr=0.01, seed=1)], X, y, 3, 10)

@@ -36,7 +36,7 @@ def test_chunked_inference_for_regression_and_one_logit(rng, loss):
 
 def test_infer_equals_forward_without_training(rng):
     model, X, _ = _model(rng, "float64")
-    x = model._scaled(X[:50].copy())
+    x = model.scaled(X[:50].copy())
     before = x.copy()
     np.testing.assert_allclose(model.infer(x), model.forward(x, train=False), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(x, before)  # the caller's array is never written

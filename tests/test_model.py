@@ -12,7 +12,7 @@ def test_whole_network_gradient(hidden, reduction, rng):
     X = rng.standard_normal((8, 3))
     y = rng.integers(0, 3, 8)
     model = sn.MLP(hidden=hidden, seed=1, reduction=reduction)
-    model._prepare(3)
+    model.finish_layers(3)
     model.build(3)
     model.params += 0.1 * rng.standard_normal(model.params.shape)  # move off zero biases
     Y = one_hot(y, 3)

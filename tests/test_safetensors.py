@@ -52,7 +52,7 @@ def test_readable_without_scratchnet(tmp_path):
     module.load_state_dict(st_torch.load_file(path))  # strict: every key, no others
     with torch.no_grad():
         logits = module(torch.from_numpy(X)).numpy()
-    np.testing.assert_allclose(logits, model.forward(model._scaled(X)), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(logits, model.forward(model.scaled(X)), rtol=1e-10, atol=1e-12)
     with open(path, "rb") as f:  # the config rides in the metadata key "scratchnet"
         n = int.from_bytes(f.read(8), "little")
         meta = json.loads(f.read(n))["__metadata__"]

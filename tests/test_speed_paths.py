@@ -21,7 +21,7 @@ from scratchnet.train import train_epoch
 
 def built_mlp(hidden=(7, 5), n_features=3, n_classes=4, dtype="float64", seed=0, **kw):
     model = sn.MLP(hidden=hidden, dtype=dtype, seed=seed, **kw)
-    model._prepare(n_classes)
+    model.finish_layers(n_classes)
     model.build(n_features)
     model.params += 0.1 * np.random.default_rng(seed).standard_normal(model.params.shape).astype(dtype)
     return model

@@ -184,7 +184,7 @@ def _entry(layer, i: int, form: str) -> LayerExport:
 def _check_built(model):
     if not isinstance(model, Sequential):
         raise TypeError(f"expected a scratchnet Sequential or MLP, got {type(model).__name__}")
-    model._check_fitted()
+    model.check_fitted()
 
 
 # -- the tensors, under torch's names (no torch needed) ------------------------------------
@@ -247,7 +247,7 @@ def load_state_dict(model, tensors: dict) -> None:
 def to_torch(model):
     """A ``torch.nn.Sequential`` (in eval mode, the model's dtype) holding the same
     weights and returning the logits: ``to_torch(model)(torch.from_numpy(X))`` equals
-    ``model.forward(model._scaled(X))``. A stored standardiser is its first ``Linear``."""
+    ``model.forward(model.scaled(X))``. A stored standardiser is its first ``Linear``."""
     torch = need("torch", "torch")
     _check_built(model)
     nn = torch.nn

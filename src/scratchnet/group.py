@@ -87,19 +87,19 @@ def fit_group(models, X, y, *, epochs: int, batch_size: int, threads: int | None
     check_positive("epochs", epochs, int)
     check_positive("batch_size", batch_size, int)
     threads = default_threads() if threads is None else check_positive("threads", threads, int)
-    X = models[0]._check_samples(X)  # (N, F), or (N, C, L) for convolutional models
+    X = models[0].check_samples(X)  # (N, F), or (N, C, L) for convolutional models
     Y = y_idx = None
     for m in models:
         group_key(m)  # scale=True and the like: refused before anything is fitted
-        Y_m, y_idx = m._targets(y, len(X), fitting=True)  # fits each model's label encoder
-        m._check_classes()
+        Y_m, y_idx = m.encode_targets(y, len(X), fitting=True)  # fits each model's label encoder
+        m.check_classes()
         if Y is not None and not np.array_equal(Y_m, Y):
             raise ValueError("the models were fitted on different classes")
         Y = Y_m
         if not m.built:
-            m._prepare(Y.shape[-1])
+            m.finish_layers(Y.shape[-1])
             m.build(X.shape[1:])
-        m._check_outputs(Y.shape[-1])
+        m.check_outputs(Y.shape[-1])
         if m.input_shape_ != X.shape[1:]:
             raise ValueError(f"X has samples of shape {X.shape[1:]}, but a model was built for "
                              f"{m.input_shape_}")

@@ -322,8 +322,8 @@ class Sequential:
     def _fit_inputs(self, X, y, batch_size, validation_data, validation_split, early_stopping):
         """Check fit's inputs, fit the label encoder and scaler, build the network.
         Returns (X, Y, y_idx, validation) ready for ``run_epochs``."""
-        X = self._check_samples(X)
-        Y, y_idx = self._targets(y, len(X), fitting=True)
+        X = self.check_samples(X)
+        Y, y_idx = self.encode_targets(y, len(X), fitting=True)
         if validation_split and validation_data is not None:
             raise ValueError("pass validation_data or validation_split, not both")
         if early_stopping is not None and not validation_split and validation_data is None:
@@ -334,27 +334,29 @@ class Sequential:
         if self.scale and self.scaler is None:
             self.scaler = Standardizer().fit(X[train_rows].reshape(len(X[train_rows]), -1))
         if not self.built:
-            self._prepare(Y.shape[-1])
+            self.finish_layers(Y.shape[-1])
             self.build(X.shape[1:])
-        self._check_outputs(Y.shape[-1])
+        self.check_outputs(Y.shape[-1])
         if y_idx is not None and Y.shape[-1] < self.n_outputs_:  # a last layer wider than the classes
             Y = one_hot(y_idx, self.n_outputs_, self.dtype)
         validation = None
         if val_rows is not None:
-            validation = (self._scaled(X[val_rows]), Y[val_rows],
+            validation = (self.scaled(X[val_rows]), Y[val_rows],
                           None if y_idx is None else y_idx[val_rows])
             X, Y, y_idx = X[train_rows], Y[train_rows], None if y_idx is None else y_idx[train_rows]
         elif validation_data is not None:
             X_val, y_val = validation_data
-            X_val = self._scaled(self._check_samples(X_val, name="X_val"))
-            validation = (X_val, *self._targets(y_val, len(X_val)))
-        X = self._scaled(X)
+            X_val = self.scaled(self.check_samples(X_val, name="X_val"))
+            validation = (X_val, *self.encode_targets(y_val, len(X_val)))
+        X = self.scaled(X)
         if batch_size > len(X):
             raise ValueError(f"batch_size={batch_size} is larger than the {len(X)} training rows")
-        self._check_classes()
+        self.check_classes()
         return X, Y, y_idx, validation
 
-    def _targets(self, y, n_rows, fitting=False):
+    # -- the model's side of training and inference, also called by the modules that
+    # train or read it (group, stream, sweep, export, the playground) ----------------
+    def encode_targets(self, y, n_rows, fitting=False):
         """y as the loss wants it: (Y (N, outputs) in the model's dtype, class
         indices (N,) or None for regression). Fits the label encoder when fitting."""
         if self.task == "regression":
@@ -380,14 +382,14 @@ class Sequential:
                              f"{'targets' if y_idx is None else 'labels'}")
         return Y, y_idx
 
-    def _check_classes(self):
+    def check_classes(self):
         """A classifier needs 2 classes."""
         if self.task == "classification" and len(self.encoder.classes_) < 2:
             only = self.encoder.classes_.tolist()[0]
             raise ValueError(f"y has 1 class ({only!r}); a classifier "
                              f"needs at least 2 (use loss='mse' for regression)")
 
-    def _check_outputs(self, n_out):
+    def check_outputs(self, n_out):
         # softmax may have spare outputs (classes never seen); the other losses need one per column
         exact = not isinstance(self.loss, losses.SoftmaxCrossEntropy)
         if self.n_outputs_ < n_out or (exact and self.n_outputs_ != n_out):
@@ -405,13 +407,14 @@ class Sequential:
         order = np.random.default_rng(self._split_seq).permutation(n)  # the same rows every fit
         return order[n_val:], order[:n_val]
 
-    def _scaled(self, X):
+    def scaled(self, X):
+        """X standardised by the fitted scaler (scale=True), else X itself."""
         if self.scaler is None:
             return X
         # a (C, L) sample is scaled per channel and position, as C * L features
         return self.scaler.transform(X.reshape(len(X), -1), self.dtype).reshape(X.shape)
 
-    def _check_samples(self, X, name="X"):
+    def check_samples(self, X, name="X"):
         """X (N, F), or for convolutional layers (N, L) (one channel) or (N, C, L) ->
         a C-contiguous (N, *input_shape_) array in the model's dtype; an unbuilt model
         takes the sample shape from X and its first layers."""
@@ -423,17 +426,19 @@ class Sequential:
         X = check_samples(X, None, self.dtype, name)
         return X[:, None, :] if X.ndim == 2 else X  # (N, L): a sequence of one channel
 
-    def _prepare(self, n_outputs: int) -> None:
+    def finish_layers(self, n_outputs: int) -> None:
         """Hook for subclasses to finish their layers once the output width is known."""
 
-    def _check_fitted(self):
+    def check_fitted(self):
+        """Raise RuntimeError unless fit has run."""
         fitted = self.n_targets_ is not None if self.task == "regression" else self.encoder is not None
         if not self.built or not fitted:
             raise RuntimeError("this model is not fitted yet: call fit(X, y) first")
 
-    def _inputs(self, X):
-        self._check_fitted()
-        return self._scaled(self._check_samples(X))
+    def prepared_inputs(self, X):
+        """A fitted model's inputs as the network takes them: checked, then scaled."""
+        self.check_fitted()
+        return self.scaled(self.check_samples(X))
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """The same as ``forward(x)`` (train=False), but no layer keeps an activation
@@ -446,7 +451,7 @@ class Sequential:
             x = out
         return x
 
-    def _outputs(self, X, chunk_rows=None):
+    def network_outputs(self, X, chunk_rows=None):
         """The network's outputs (N, C) for inputs ready for it, ``chunk_rows`` rows at a
         time (memory bounded by one chunk's activations, whatever N): refused, not
         warned about, when the inputs overflow it. The chunking changes no number:
@@ -463,7 +468,7 @@ class Sequential:
 
     def _class_logits(self, X, chunk_rows):
         """Logits (N, C) of the real classes only: spare outputs are never a class."""
-        logits = self._outputs(self._inputs(X), chunk_rows)
+        logits = self.network_outputs(self.prepared_inputs(X), chunk_rows)
         return logits if logits.shape[-1] == 1 else logits[..., :len(self.encoder.classes_)]
 
     def predict_proba(self, X, *, chunk_rows=None) -> np.ndarray:
@@ -482,7 +487,7 @@ class Sequential:
         regressor the predicted values (N,) (or (N, K) when fitted on (N, K) targets).
         ``chunk_rows``: rows per forward pass (default 65,536)."""
         if self.task == "regression":
-            out = self._outputs(self._inputs(X), chunk_rows)
+            out = self.network_outputs(self.prepared_inputs(X), chunk_rows)
             return out[:, 0] if self._y_1d else out
         # the largest logit is the most probable class: no softmax needed
         labels = predicted_index(self._class_logits(X, chunk_rows))
@@ -492,9 +497,9 @@ class Sequential:
         """The mean loss and, for a classifier, the accuracy on (X, y):
         {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}.
         ``chunk_rows``: rows per forward pass (default 65,536)."""
-        X = self._inputs(X)
-        Y, y_idx = self._targets(y, len(X))
-        outputs = self._outputs(X, chunk_rows)
+        X = self.prepared_inputs(X)
+        Y, y_idx = self.encode_targets(y, len(X))
+        outputs = self.network_outputs(X, chunk_rows)
         loss, acc = self._loss_and_accuracy(X, Y, y_idx, outputs)
         if self.task == "regression":
             ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2)
@@ -508,7 +513,7 @@ class Sequential:
         """Mean loss and accuracy (None for regression) of inputs ready for the network
         (or of their ``logits``, when already computed)."""
         if logits is None:
-            logits = self._outputs(X)
+            logits = self.network_outputs(X)
         mean_loss = losses.from_config({**self.loss.config(), "reduction": "mean"})
         with np.errstate(over="ignore"):  # finite but huge errors: loss = inf, as it should
             loss = float(mean_loss.forward(logits, Y))
@@ -518,7 +523,7 @@ class Sequential:
 
     @property
     def classes_(self) -> np.ndarray:
-        self._check_fitted()
+        self.check_fitted()
         return self.encoder.classes_
 
     # -- data bigger than memory (scratchnet.stream) ---------------------------------------
@@ -651,5 +656,5 @@ class MLP(Sequential):
                          weight_decay=weight_decay, clipnorm=clipnorm,
                          optimizer_options=optimizer_options, scale=scale, l1=l1)
 
-    def _prepare(self, n_outputs):
+    def finish_layers(self, n_outputs):
         self.layers.append(L.Dense(n_outputs, init=self.init))

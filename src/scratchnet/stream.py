@@ -270,8 +270,8 @@ def train_read_chunk(state: EpochState, reader: FileChunks, i: int) -> EpochStat
 
 def _prepared(model, chunk):
     """A chunk's rows as the network takes them: scaled X, targets Y and class indices."""
-    X = model._scaled(check_X(chunk.X, model.n_features_, model.dtype))
-    Y, y_idx = model._targets(chunk.y, len(X))
+    X = model.scaled(check_X(chunk.X, model.n_features_, model.dtype))
+    Y, y_idx = model.encode_targets(chunk.y, len(X))
     return X, Y, y_idx
 
 
@@ -295,7 +295,7 @@ def start_model(model, n_features, *, classes=None, n_targets=None, scaler=None)
                                  f"use softmax_cross_entropy")
             n_outputs = 1
         try:
-            model._check_classes()
+            model.check_classes()
         except ValueError:
             model.encoder = None
             raise
@@ -303,9 +303,9 @@ def start_model(model, n_features, *, classes=None, n_targets=None, scaler=None)
         model.scaler = scaler
     fresh = len(model.layers)
     try:
-        model._prepare(n_outputs)
+        model.finish_layers(n_outputs)
         model.build(n_features)
-        model._check_outputs(n_outputs)
+        model.check_outputs(n_outputs)
     except (ValueError, TypeError):
         model.params = model.encoder = model.scaler = model.n_targets_ = None
         del model.layers[fresh:]
@@ -553,7 +553,7 @@ def _features_only(source):
 def evaluate(model, source, *, block_rows=BLOCK_ROWS) -> dict:
     """``runs.evaluate``'s scores from chunks: loss, accuracy and confusion matrix of a
     classifier; loss (MSE), R^2, MAE and RMSE of a regressor. One pass, bounded memory."""
-    model._check_fitted()
+    model.check_fitted()
     mean_loss = losses.from_config({**model.loss.config(), "reduction": "mean"})
     regression = model.task == "regression"
     n, loss_sum = 0, 0.0
@@ -563,9 +563,9 @@ def evaluate(model, source, *, block_rows=BLOCK_ROWS) -> dict:
         cm = np.zeros((len(model.classes_),) * 2, dtype=np.int64)
     # fixed blocks of rows, whatever the chunks: the same sums, so the same scores
     for block in datasets.rebatch(((chunk.X, chunk.y) for chunk in source), block_rows, 0):
-        X = model._inputs(block.X)
-        Y, y_idx = model._targets(block.y, len(X))
-        logits = model._outputs(X)
+        X = model.prepared_inputs(block.X)
+        Y, y_idx = model.encode_targets(block.y, len(X))
+        logits = model.network_outputs(X)
         with np.errstate(over="ignore"):
             loss_sum += float(mean_loss.forward(logits, Y)) * len(X)
         if regression:

@@ -201,7 +201,7 @@ def _model(spec) -> MLP:
 def _probe(model_kw) -> MLP:
     """An unbuilt MLP with its output layer, enough for ``group_key``."""
     model = MLP(**model_kw)
-    model._prepare(2)
+    model.finish_layers(2)
     return model
 
 

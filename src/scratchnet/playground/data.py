@@ -123,10 +123,10 @@ def batch(model, X_train, y_train, batch_size: int):
     model's own shuffle stream (so a replay draws the same rows). Returns
     (xb (B, 2) as the network takes it, yb (B, C) targets as the loss takes them)."""
     rows = model.shuffle_rng.permutation(len(X_train))[:batch_size]
-    xb = model._scaled(np.ascontiguousarray(X_train[rows], dtype=model.dtype))
+    xb = model.scaled(np.ascontiguousarray(X_train[rows], dtype=model.dtype))
     return xb, targets(model, y_train[rows])
 
 
 def targets(model, labels) -> np.ndarray:
     """Labels -> what the loss takes (one-hot rows, a 0/1 column or values), as ``fit`` makes them."""
-    return model._targets(labels, len(labels))[0]
+    return model.encode_targets(labels, len(labels))[0]

@@ -577,8 +577,8 @@ class Session:
         out = {}
         for which in ("train", "test"):
             X, y = getattr(self, f"X_{which}"), getattr(self, f"y_{which}")
-            Xs = model._scaled(np.ascontiguousarray(X, dtype=model.dtype))
-            Y, y_idx = model._targets(y, len(y))
+            Xs = model.scaled(np.ascontiguousarray(X, dtype=model.dtype))
+            Y, y_idx = model.encode_targets(y, len(y))
             with np.errstate(all="ignore"):
                 logits = model.forward(Xs)
                 loss = float(np.mean(model.loss.forward(logits, Y))) / (
@@ -606,7 +606,7 @@ class Session:
         wanted = {0} | {sp[1] for sp in self.layer_specs}
         acts = []
         with np.errstate(all="ignore"):
-            x = model._scaled(self.grids[OUTPUT_SIZE])
+            x = model.scaled(self.grids[OUTPUT_SIZE])
             for k, lay in enumerate(model.layers):
                 x = lay.forward(x)
                 if k in wanted:
