@@ -73,9 +73,10 @@ def test_bias_folded_into_the_product_equals_affine(batch, rng):
 
 
 @pytest.mark.parametrize("lead", LEADS)
-def test_batch_norm_equals_the_reference(lead, rng):
+@pytest.mark.parametrize("batch", [8, 64])  # a small batch is centred by one product, a large one not
+def test_batch_norm_equals_the_reference(lead, batch, rng):
     layer = bind_random(L.BatchNorm1d(), 5, rng, lead)
-    x, g = rng.standard_normal(lead + (8, 5)) * 2 + 1, rng.standard_normal(lead + (8, 5))
+    x, g = rng.standard_normal(lead + (batch, 5)) * 2 + 1, rng.standard_normal(lead + (batch, 5))
     gamma, beta = layer.params["gamma"], layer.params["beta"]
     close(layer.forward(x, train=True), F.batch_norm(x, gamma, beta, layer.eps))
     grad_x, grad_gamma, grad_beta = F.batch_norm_backward(g, x, gamma, layer.eps)
@@ -125,10 +126,12 @@ def test_bce_and_mse_equal_the_reference(reduction, lead, rng):
     bce = losses.BinaryCrossEntropy(reduction)
     close(bce.forward(z, y), F.binary_cross_entropy(z, y, reduction))
     close(bce.backward(), F.binary_cross_entropy_backward(z, y, reduction))
+    close(bce.gradient(z, y), F.binary_cross_entropy_backward(z, y, reduction))  # the step's path
     out, target = rng.standard_normal(lead + (9, 2)), rng.standard_normal(lead + (9, 2))
     mse = losses.MeanSquaredError(reduction)
     close(mse.forward(out, target), F.mse(out, target, reduction))
     close(mse.backward(), F.mse_backward(out, target, reduction))
+    close(mse.gradient(out, target), F.mse_backward(out, target, reduction))
 
 
 def _reference_run(name, theta, grads, kw):

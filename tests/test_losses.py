@@ -46,3 +46,26 @@ def test_extreme_logits_give_finite_loss_and_gradient():
 def test_unknown_reduction():
     with pytest.raises(ValueError, match="reduction"):
         SoftmaxCrossEntropy("median")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+@pytest.mark.parametrize("half", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bce_and_mse_gradient_is_backward_bit_for_bit(reduction, half, dtype, rng):
+    """The training step's ``gradient`` (no loss value) is forward-then-backward's
+    dL/dlogits exactly, and leaves its arguments alone."""
+    from scratchnet.losses import BinaryCrossEntropy, MeanSquaredError
+
+    z = (rng.standard_normal((7, 3)) * 5).astype(dtype)
+    y = rng.integers(0, 2, z.shape).astype(dtype)
+    cases = [(MeanSquaredError(reduction, half=half), z, rng.standard_normal(z.shape).astype(dtype))]
+    if not half:
+        cases.append((BinaryCrossEntropy(reduction), z, y))
+    for loss, out, target in cases:
+        kept = out.copy(), target.copy()
+        fast = loss.gradient(out, target)
+        loss.forward(out, target)
+        np.testing.assert_array_equal(fast, loss.backward())
+        assert fast.dtype == dtype
+        np.testing.assert_array_equal(out, kept[0])
+        np.testing.assert_array_equal(target, kept[1])

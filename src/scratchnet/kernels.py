@@ -60,8 +60,9 @@ def softmax_cross_entropy_rows(logits: np.ndarray, targets: np.ndarray) -> np.nd
     return log_sum_exp(logits) - row_sum(logits * targets)[..., 0]
 
 
-# exp(cap) stays finite: the cap of softmax_cross_entropy_grad's gaps, as 0-d arrays of
-# the dtype (a Python float would cost a conversion per call)
+# exp(cap) stays finite: the cap of softmax_cross_entropy_grad's gaps and of
+# sigmoid_of_negated's argument, as 0-d arrays of the dtype (a Python float would cost a
+# conversion per call)
 _EXP_CAP = {np.dtype(np.float64): np.array(705.0), np.dtype(np.float32): np.array(87.0, np.float32)}
 
 
@@ -91,16 +92,28 @@ def softmax_cross_entropy_grad(logits: np.ndarray, targets: np.ndarray) -> np.nd
 
 
 # -- the logistic function and binary cross-entropy --------------------------------------
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """= ``functional.sigmoid``: 1 / (1 + e) where x >= 0, else e / (1 + e), with
-    e = exp(-|x|) (exp never overflows), on two temporaries."""
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    denom = e + 1
-    np.copyto(e, 1, where=x >= 0)
-    e /= denom
-    return e
+# 1 as a 0-d array of each float dtype: a Python number operand costs a conversion per call
+# (a third of a small array's ufunc call), an array of the operand's dtype none
+ONE = {dtype: np.ones((), dtype) for dtype in _EXP_CAP}
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """= ``functional.sigmoid`` (within rounding): 1 / (1 + exp(-x)), into ``out`` if given
+    (it may be x). Five calls on one array, no branch per element (the reference's form
+    takes two temporaries and a masked copy): ``sigmoid_of_negated(-x)``."""
+    return sigmoid_of_negated(np.negative(x, out=out))
+
+
+def sigmoid_of_negated(w: np.ndarray) -> np.ndarray:
+    """sigmoid(-w) = 1 / (1 + exp(w)), in place in ``w``; accurate to rounding down to
+    1e-306 (float64) or 1e-38 (float32): exp's argument is capped there, short of its
+    overflow, so a larger w gives that floor instead of a smaller number."""
+    cap = _EXP_CAP.get(w.dtype)
+    if cap is not None:
+        np.minimum(w, cap, out=w)
+    np.exp(w, out=w)
+    np.add(w, ONE.get(w.dtype, 1), out=w)
+    return np.reciprocal(w, out=w)
 
 
 def binary_cross_entropy_elements(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -154,3 +167,36 @@ def relu_gate(out: np.ndarray, grad_out: np.ndarray, gate: np.ndarray, zeros) ->
     else:
         np.greater(out, zeros, out=gate)
     return np.multiply(grad_out, gate, out=gate)
+
+
+def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """= ``np.matmul(a, b, out=out)``; for two 2-D operands through ``ndarray.dot``, which
+    skips matmul's ufunc dispatch (a microsecond of a small product). The same bits."""
+    if a.ndim == b.ndim == 2:
+        return a.dot(b, out=out)
+    return np.matmul(a, b, out=out)
+
+
+def leaky_gate(x: np.ndarray, slope: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """= ``np.where(x > 0, 1, slope)``, the factor of ``functional.leaky_relu_backward``
+    (and x times it is ``functional.leaky_relu``), for 0 <= slope <= 1: max(sign(x), slope),
+    into ``out``. Two cheap calls; a comparison and a three-argument where cost three times
+    as much on small arrays."""
+    gate = np.sign(x, out=out)
+    return np.maximum(gate, slope, out=gate)
+
+
+def buffers_like(scratch: dict, x: np.ndarray, count: int, constants: tuple = ()) -> tuple:
+    """``count`` arrays shaped and typed like ``x``, then ``constants`` as 0-d arrays of
+    its dtype (``typed``): a layer's training-step arrays for inputs like ``x``, made
+    once per batch shape (see ``keep_buffers``)."""
+    bufs = scratch.get(x.shape)
+    if bufs is None or bufs[0].dtype != x.dtype:
+        arrays = tuple(np.empty(x.shape, x.dtype) for _ in range(count))
+        bufs = keep_buffers(scratch, x.shape, arrays + typed(constants, x.dtype))
+    return bufs
+
+
+def typed(values: tuple, dtype) -> tuple:
+    """Python numbers as 0-d arrays of ``dtype``, the operand NumPy takes fastest (see ``ONE``)."""
+    return tuple(np.array(v, dtype) for v in values)

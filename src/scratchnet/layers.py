@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
-from .kernels import batch_sum, keep_buffers, relu_gate, sigmoid, softmax, stacked_bias
+from .kernels import (ONE, batch_sum, buffers_like, keep_buffers, leaky_gate, product, relu_gate,
+                      sigmoid, sigmoid_of_negated, softmax, stacked_bias, typed)
 from .validation import check_number, check_positive
 
 
@@ -248,19 +249,30 @@ class LeakyReLU(Layer):
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
+
+    def _gate(self, x, slope, out=None):
+        """The gradient's factor, 1 where x > 0, else ``slope`` (0-d, x's dtype), in x's
+        dtype (a float64 mask cast to float32 costs two passes)."""
+        if 0 <= self.negative_slope <= 1:
+            return leaky_gate(x, slope, out)
+        return np.where(x > 0, x.dtype.type(1), slope)
 
     def forward(self, x, train=False):
-        # the gate in x's dtype from the start (a float64 mask cast to float32 costs two passes)
-        one, slope = x.dtype.type(1), x.dtype.type(self.negative_slope)
-        self.slope = np.where(x > 0, one, slope)
-        return x * self.slope
+        if train:
+            gate, out, self.grad_in, slope = buffers_like(self._scratch, x, 3, (self.negative_slope,))
+        else:
+            gate = out = self.grad_in = None
+            (slope,) = typed((self.negative_slope,), x.dtype)
+        self.slope = self._gate(x, slope, gate)
+        return np.multiply(x, self.slope, out=out)
 
     def infer(self, x, inplace=False):
-        slope = np.where(x > 0, x.dtype.type(1), x.dtype.type(self.negative_slope))
-        return np.multiply(x, slope, out=slope)
+        gate = self._gate(x, *typed((self.negative_slope,), x.dtype))
+        return np.multiply(x, gate, out=gate)
 
     def backward(self, grad_out):
-        return grad_out * self.slope
+        return np.multiply(grad_out, self.slope, out=self.grad_in)
 
     def config(self):
         return {"type": "LeakyReLU", "negative_slope": self.negative_slope}
@@ -269,82 +281,99 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """1 / (1 + exp(-x)); backward uses s * (1 - s)."""
 
+    def __init__(self):
+        super().__init__()
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
+
     def forward(self, x, train=False):
-        self.out = sigmoid(x)
+        out, self.grad_in, self.work = buffers_like(self._scratch, x, 3) if train else (None,) * 3
+        self.out = sigmoid(x, out=out)
         return self.out
 
     def infer(self, x, inplace=False):
-        return sigmoid(x)
+        return sigmoid(x, out=x if inplace else None)
 
     def backward(self, grad_out):
-        grad = grad_out * self.out
-        grad *= 1 - self.out
+        s = self.out
+        grad = np.multiply(grad_out, s, out=self.grad_in)
+        grad *= np.subtract(ONE.get(s.dtype, 1), s, out=self.work)
         return grad
 
 
 class Tanh(Layer):
     """tanh(x); backward uses 1 - tanh(x)^2."""
 
+    def __init__(self):
+        super().__init__()
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
+
     def forward(self, x, train=False):
-        self.out = np.tanh(x)
+        out, self.grad_in = buffers_like(self._scratch, x, 2) if train else (None, None)
+        self.out = np.tanh(x, out=out)
         return self.out
 
     def infer(self, x, inplace=False):
         return np.tanh(x, out=x if inplace else None)
 
     def backward(self, grad_out):
-        grad = self.out * self.out
-        np.subtract(1, grad, out=grad)
+        grad = np.multiply(self.out, self.out, out=self.grad_in)
+        np.subtract(ONE.get(grad.dtype, 1), grad, out=grad)
         grad *= grad_out
         return grad
 
 
 class GELU(Layer):
     """The tanh approximation of GELU (torch's ``GELU(approximate="tanh")``):
-    0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 
-    C = float(np.sqrt(2 / np.pi))  # a Python float keeps float32 inputs float32
+    Computed as x h with h = (1 + tanh(u)) / 2 = sigmoid(2u) = 1 / (1 + exp(-2u)):
+    NumPy's exp costs a third to a half of its tanh (640 float64 numbers: 4-5 against 10-14 us)."""
+
+    C = float(np.sqrt(2 / np.pi))
+    A, B = C, C * 0.044715  # u = x (A + B x^2)
+    K = (-2 * A, -2 * B, 2 * A, 6 * B)  # -2u = x (-2A - 2B x^2), 2 du/dx = 2A + 6B x^2
 
     def __init__(self, approximate: str = "tanh"):
         super().__init__()
         if approximate != "tanh":
             raise ValueError(f"GELU supports approximate='tanh' only, got {approximate!r}")
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
+
+    @staticmethod
+    def _h(x, x2, k, out):
+        """h = sigmoid(2u) into ``out`` from x and x^2, ``k`` = K in x's dtype."""
+        w = np.multiply(x2, k[1], out=out)
+        w += k[0]
+        w *= x  # -2u
+        return sigmoid_of_negated(w)
 
     def forward(self, x, train=False):
-        # kept for the backward: x^2, t = tanh(u) and h = (1 + t) / 2
-        self.x, self.x2 = x, x * x
-        self.t = self._tanh_u(x, self.x2 * (self.C * 0.044715))
-        self.h = self.t + 1
-        self.h *= 0.5
-        return self.h * x
+        # kept for the backward: x, x^2, h and the output x h
+        if train:
+            x2, h, out, self.grad_in, self.work, *self.k = buffers_like(self._scratch, x, 5, self.K)
+        else:
+            x2 = h = out = self.grad_in = self.work = None
+            self.k = typed(self.K, x.dtype)
+        self.x, self.x2 = x, np.multiply(x, x, out=x2)
+        self.h = self._h(x, self.x2, self.k, h)
+        self.out = np.multiply(x, self.h, out=out)
+        return self.out
 
     def infer(self, x, inplace=False):
-        u = x * x
-        u *= self.C * 0.044715
-        t = self._tanh_u(x, u)
-        t += 1  # 0.5 x (1 + t), written into t
-        t *= x
-        t *= 0.5
-        return t
-
-    def _tanh_u(self, x, u):
-        """t = tanh(u), u = C (x + 0.044715 x^3) = x (C 0.044715 x^2 + C), from
-        ``u`` = C 0.044715 x^2, in place; x*x, not x**3 (a pow per element: 300x slower)."""
-        u += self.C
-        u *= x
-        return np.tanh(u, out=u)
+        w = x * x
+        h = self._h(x, w, typed(self.K, x.dtype), w)
+        return np.multiply(h, x, out=h)
 
     def backward(self, grad_out):
-        # d/dx 0.5 x (1 + t) = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx
-        #                    = h (1 + x (1 - t) du/dx),  h = (1 + t) / 2, 1 - t^2 = (1 - t)(1 + t),
-        # du/dx = C (1 + 3 * 0.044715 x^2): eight NumPy calls, half the backward's before
-        du_dx = self.x2 * (3 * 0.044715 * self.C)
-        du_dx += self.C
-        grad = np.subtract(1, self.t)
-        grad *= self.x
-        grad *= du_dx
-        grad += 1
-        grad *= self.h
+        # d/dx x h = h + x h' with h' = 2 h (1 - h) du/dx:
+        # h + out (1 - h) (2A + 6B x^2), seven NumPy calls
+        k, h = self.k, self.h
+        du2 = np.multiply(self.x2, k[3], out=self.work)
+        du2 += k[2]
+        grad = np.subtract(ONE.get(h.dtype, 1), h, out=self.grad_in)
+        grad *= self.out
+        grad *= du2
+        grad += h
         grad *= grad_out
         return grad
 
@@ -364,6 +393,7 @@ class Dropout(Layer):
         super().__init__()
         self.rate = check_number("Dropout rate", rate, low=0, high=1, say_kind=True)
         self.rng = None
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
     def init_params(self, params, rng):
         self.rng = rng.spawn(1)[0]
@@ -374,22 +404,36 @@ class Dropout(Layer):
             return x
         if self.rng is None:
             raise RuntimeError("Dropout has no random stream: build the model or set layer.rng")
-        # uniforms drawn in the model's float dtype: float32 draws for a float32 model
-        # (half the bytes, and no float64 mask to cast)
-        draw_dtype = x.dtype if x.dtype == np.float32 else np.float64
-        if isinstance(self.rng, list):  # a model group: x (M, B, H)
-            uniform = np.stack([rng.random(x.shape[1:], dtype=draw_dtype) for rng in self.rng])
+        uniform, keep, mask, out, self.grad_in, rate, scale = self._buffers(x)
+        if isinstance(self.rng, list):  # a model group: x (M, B, H), each model its own draws
+            for rng, own in zip(self.rng, uniform):
+                rng.random(out=own, dtype=own.dtype)
         else:
-            uniform = self.rng.random(x.shape, dtype=draw_dtype)
-        keep = uniform >= self.rate
-        self.mask = np.multiply(keep, 1 / (1 - self.rate), dtype=x.dtype)
-        return x * self.mask
+            self.rng.random(out=uniform, dtype=uniform.dtype)
+        np.greater_equal(uniform, rate, out=keep)
+        np.copyto(mask, keep)  # 0 or 1 in x's dtype: a bool operand costs a cast in every product
+        mask *= scale
+        self.mask = mask
+        return np.multiply(x, mask, out=out)
+
+    def _buffers(self, x):
+        bufs = self._scratch.get(x.shape)
+        if bufs is None or bufs[2].dtype != x.dtype:
+            # uniforms drawn in the model's float dtype: float32 draws for a float32 model
+            # (half the bytes, and a float32 comparison)
+            draw = x.dtype if x.dtype == np.float32 else np.dtype(np.float64)
+            bufs = keep_buffers(self._scratch, x.shape, (
+                np.empty(x.shape, draw), np.empty(x.shape, bool), np.empty_like(x), np.empty_like(x),
+                np.empty_like(x), np.array(self.rate, draw), np.array(1 / (1 - self.rate), x.dtype)))
+        return bufs
 
     def infer(self, x, inplace=False):
         return x  # the identity at inference
 
     def backward(self, grad_out):
-        return grad_out if self.mask is None else grad_out * self.mask
+        if self.mask is None:
+            return grad_out
+        return np.multiply(grad_out, self.mask, out=self.grad_in)
 
     def config(self):
         return {"type": "Dropout", "rate": self.rate}
@@ -406,7 +450,16 @@ class BatchNorm1d(Layer):
     gamma, beta: (F,) parameters. ``buffers`` holds running_mean, running_var (F,)
     (with a leading (M,) in a model group): state that is not trained but must
     be saved with the model.
+
+    A training step's sums and means over the batch are products with a row of ones
+    (or of 1/n): one BLAS call, where NumPy's reduction over the batch axis costs two
+    to four times as much on small arrays. On small batches (n^2 F up to CENTER_MAX)
+    x - mean_B(x) and mean_B(x) are one product with [I - 1 1^T / n; 1^T / n] (n + 1, n),
+    and so is g - mean_B(g) in the backward, instead of a mean and a broadcast
+    subtraction (which NumPy iterates row by row).
     """
+
+    CENTER_MAX = 16384  # n^2 F multiply-adds: the centring product's cost
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
@@ -427,31 +480,77 @@ class BatchNorm1d(Layer):
     def bind(self, params, grads):
         super().bind(params, grads)
         gamma = params["gamma"]
-        self.buffers = {"running_mean": np.zeros_like(gamma), "running_var": np.ones_like(gamma)}
+        # running_mean and running_var as the rows of one array: one update moves both
+        running = np.stack([np.zeros_like(gamma), np.ones_like(gamma)])
+        self.buffers = {"running_mean": running[0], "running_var": running[1]}
+        # gamma, beta and their gradients as rows (..., 1, F): views made once
+        self.gamma, self.beta = gamma[..., None, :], params["beta"][..., None, :]
+        self.grad_rows = grads["gamma"][..., None, :], grads["beta"][..., None, :]
+        self._scratch = {}  # training-step arrays by input shape (not state: never saved)
+
+    def _running(self):
+        """[running_mean; running_var] (2, ..., F), the one array whose rows the buffers
+        are; made again (and the buffers with it) where they were replaced by loose
+        arrays (a copied model)."""
+        mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        running = mean.base
+        if running is None or var.base is not running or running.shape != (2,) + mean.shape:
+            running = np.stack([mean, var])
+            self.buffers["running_mean"], self.buffers["running_var"] = running
+        return running
+
+    def _buffers(self, x):
+        """The training step's arrays for inputs like x (..., n, F), views included (a
+        view costs a fraction of a microsecond to make): see ``forward``."""
+        bufs = self._scratch.get(x.shape)
+        if bufs is None or bufs[0].dtype != x.dtype:
+            n, lead, F = x.shape[-2], x.shape[:-2], x.shape[-1]
+            stats = np.empty(lead + (n + 2, F), x.dtype)  # rows: x - mean (then x_hat), mean, var
+            mean_row = np.full((1, n), 1 / n, x.dtype)
+            center = np.vstack([np.eye(n, dtype=x.dtype) - mean_row, mean_row])
+            m = self.momentum
+            moves = np.array([m, m * n / max(n - 1, 1)], x.dtype).reshape((2,) + (1,) * (len(lead) + 1))
+            views = (stats[..., :n + 1, :], stats[..., :n, :], stats[..., n:n + 1, :],
+                     stats[..., n + 1:, :], np.moveaxis(stats[..., n:, :], -2, 0))
+            work = tuple(np.empty(shape, x.dtype) for shape in (
+                x.shape, x.shape, x.shape, (2,) + lead + (F,), lead + (1, F)))
+            if n * n * F > self.CENTER_MAX:  # a large batch: a mean and a subtraction instead
+                center = None
+            constants = ((center, None if center is None else center[:n], mean_row, np.ones((1, n), x.dtype))
+                         + typed((self.eps, 1 - m), x.dtype) + (moves,))
+            bufs = keep_buffers(self._scratch, x.shape, views + work + constants)
+        return bufs
 
     def forward(self, x, train=False):
-        gamma, beta = self.params["gamma"][..., None, :], self.params["beta"][..., None, :]
         self.train = train
-        if train:
-            n = x.shape[-2]
-            mean = x.mean(axis=-2, keepdims=True)
-            centered = x - mean
-            squares = centered * centered
-            var = np.add.reduce(squares, axis=-2, keepdims=True)
-            var /= n  # the biased batch variance, as x.var computes it
-            m = self.momentum
-            running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
-            running_mean[...] = (1 - m) * running_mean + m * mean[..., 0, :]
-            unbiased = var[..., 0, :] * (n / max(n - 1, 1))
-            running_var[...] = (1 - m) * running_var + m * unbiased
+        if not train:
+            self.std = np.sqrt(self.buffers["running_var"][..., None, :] + self.eps)
+            self.x_hat = x - self.buffers["running_mean"][..., None, :]
+            self.x_hat /= self.std
+            out = self.x_hat * self.gamma
+            out += self.beta
+            return out
+        # centered_mean: the rows [x - mean; mean] of stats (..., n + 2, F), whose last row
+        # is var; mean_var: [mean; var] (2, ..., F); center: [I - 1 1^T / n; 1^T / n],
+        # centering and mean_row its first n rows and its last; moves: the running
+        # update's factors of the mean and of the biased variance, [m; m n / (n - 1)]
+        (centered_mean, centered, mean, var, mean_var, out, self.work, self.grad_in, moved,
+         self.row, center, self.centering, self.mean_row, self.ones, eps, keep, moves) = self._buffers(x)
+        if center is not None:
+            product(center, x, centered_mean)
         else:
-            var = self.buffers["running_var"][..., None, :]
-            centered = x - self.buffers["running_mean"][..., None, :]
-        self.inv_std = 1 / np.sqrt(var + self.eps)
-        centered *= self.inv_std
-        self.x_hat = centered
-        out = self.x_hat * gamma
-        out += beta
+            np.subtract(x, product(self.mean_row, x, mean), out=centered)
+        squares = np.multiply(centered, centered, out=out)  # out as work space
+        product(self.mean_row, squares, var)  # the biased batch variance, as x.var computes it
+        # running = (1 - m) running + m [mean; n / (n - 1) var]: the unbiased variance
+        running = self._running()
+        running *= keep
+        running += np.multiply(mean_var, moves, out=moved)
+        var += eps
+        self.std = np.sqrt(var, out=var)
+        self.x_hat = np.divide(centered, self.std, out=centered)
+        np.multiply(self.x_hat, self.gamma, out=out)
+        out += self.beta
         return out
 
     def infer(self, x, inplace=False):
@@ -464,20 +563,23 @@ class BatchNorm1d(Layer):
         return out
 
     def backward(self, grad_out):
-        x_hat, n = self.x_hat, grad_out.shape[-2]
-        grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
-        np.add.reduce(grad_out * x_hat, axis=-2, out=grad_gamma)
-        np.add.reduce(grad_out, axis=-2, out=grad_beta)
-        gamma = self.params["gamma"][..., None, :]
+        x_hat = self.x_hat
         if not self.train:  # fixed statistics: an affine map
-            return grad_out * (gamma * self.inv_std)
-        # the batch mean and variance depend on x too; with g = dL/dx_hat = grad_out * gamma:
-        # dx = inv_std * (g - mean_B(g) - x_hat * mean_B(g * x_hat)),
-        # where mean_B(g) = gamma * grad_beta / n and mean_B(g * x_hat) = gamma * grad_gamma / n
-        grad = x_hat * (grad_gamma[..., None, :] / n)
-        grad += (grad_beta / n)[..., None, :]
-        np.subtract(grad_out, grad, out=grad)
-        grad *= gamma * self.inv_std
+            np.add.reduce(grad_out * x_hat, axis=-2, out=self.grads["gamma"])
+            np.add.reduce(grad_out, axis=-2, out=self.grads["beta"])
+            return grad_out * (self.gamma / self.std)
+        grad_gamma, grad_beta = self.grad_rows
+        work = np.multiply(grad_out, x_hat, out=self.work)
+        product(self.ones, work, grad_gamma)  # sum_B grad_out x_hat
+        product(self.ones, grad_out, grad_beta)  # sum_B grad_out
+        # the batch mean and variance depend on x too: with g = grad_out,
+        # dx = gamma / std (g - mean_B(g) - x_hat mean_B(g x_hat))
+        if self.centering is not None:  # g - mean_B(g)
+            grad = product(self.centering, grad_out, self.grad_in)
+        else:
+            grad = np.subtract(grad_out, product(self.mean_row, grad_out, self.row), out=self.grad_in)
+        grad -= np.multiply(x_hat, product(self.mean_row, work, self.row), out=work)
+        grad *= np.divide(self.gamma, self.std, out=self.row)
         return grad
 
     def config(self):
