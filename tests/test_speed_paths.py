@@ -228,3 +228,41 @@ def test_an_epoch_does_not_copy_the_data():
     finally:
         tracemalloc.stop()
     assert peak < X.nbytes / 4
+
+
+def _flat_dense(units, n_in, lead, rng):
+    """A Dense layer bound as a model binds it: W and then b in one flat block per
+    model, so that [W; b] is one matrix (the bias may be folded)."""
+    layer = L.Dense(units)
+    blocks = [rng.standard_normal(lead + (n_in + 1, units)), np.zeros(lead + (n_in + 1, units))]
+    layer.bind(*({"W": blk[..., :-1, :], "b": blk[..., -1, :]} for blk in blocks))
+    assert layer.Wb is not None
+    return layer
+
+
+@pytest.mark.parametrize("lead", [(), (3,)])
+@pytest.mark.parametrize("batch, folded", [(64, False), (5, True)])
+def test_dense_keeps_the_bias_apart_for_a_large_wide_input(lead, batch, folded, rng):
+    """128 -> 3: a large input is not copied into [x, 1]; a small one is. Both paths,
+    and a change between them, equal x @ W + b and its gradients."""
+    from scratchnet import functional as F
+    dense = _flat_dense(3, 128, lead, rng)
+    dense.needs_input_grad = True
+    for _ in range(2):  # the second step reuses the first one's buffers
+        x, g = rng.standard_normal(lead + (batch, 128)), rng.standard_normal(lead + (batch, 3))
+        W, b = dense.params["W"], dense.params["b"]
+        np.testing.assert_allclose(dense.forward(x, train=True), F.affine(x, W, b), rtol=1e-12, atol=1e-12)
+        assert (dense.x1 is not None) == folded
+        grad_x, grad_W, grad_b = F.affine_backward(g, x, W)
+        np.testing.assert_allclose(dense.backward(g), grad_x, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dense.grads["W"], grad_W, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dense.grads["b"], grad_b, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_sum_equals_the_sum_over_the_batch_axis(rng):
+    for shape in [(10, 3), (4, 10, 2), (2, 3, 7, 5)]:
+        g = rng.standard_normal(shape)
+        out = np.empty(shape[:-2] + shape[-1:])
+        np.testing.assert_allclose(kernels.batch_sum(g, out), g.sum(axis=-2)[..., None, :],
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out, g.sum(axis=-2), rtol=1e-12, atol=1e-12)
