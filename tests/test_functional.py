@@ -41,6 +41,17 @@ def test_activation_layers_equal_the_reference(name, lead, dtype, train, rng):
     close(layer.infer(x.copy(), inplace=True), f(x64), dtype)
 
 
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0, 1.5, -0.3])  # the max(sign(x), slope) gate for 0..1
+@pytest.mark.parametrize("train", [True, False])
+def test_leaky_relu_equals_the_reference_for_any_slope(slope, train, rng):
+    x, g = rng.standard_normal((7, 5)) * 3, rng.standard_normal((7, 5))
+    x[0, :2] = 0.0  # the gate at exactly 0 is the slope
+    layer = L.LeakyReLU(slope)
+    close(layer.forward(x, train), F.leaky_relu(x, slope))
+    close(layer.backward(g), F.leaky_relu_backward(g, x, slope))
+    close(layer.infer(x.copy(), inplace=True), F.leaky_relu(x, slope))
+
+
 @pytest.mark.parametrize("lead", LEADS)
 @pytest.mark.parametrize("batch", [10, 3])  # a full and a partial last batch
 def test_dense_equals_affine(lead, batch, rng):

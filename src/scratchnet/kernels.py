@@ -60,9 +60,8 @@ def softmax_cross_entropy_rows(logits: np.ndarray, targets: np.ndarray) -> np.nd
     return log_sum_exp(logits) - row_sum(logits * targets)[..., 0]
 
 
-# exp(cap) stays finite: the cap of softmax_cross_entropy_grad's gaps and of
-# sigmoid_of_negated's argument, as 0-d arrays of the dtype (a Python float would cost a
-# conversion per call)
+# exp(cap) stays finite: the cap of softmax_cross_entropy_grad's gaps and of exp_capped's
+# argument, as 0-d arrays of the dtype (a Python float would cost a conversion per call)
 _EXP_CAP = {np.dtype(np.float64): np.array(705.0), np.dtype(np.float32): np.array(87.0, np.float32)}
 
 
@@ -100,20 +99,21 @@ ONE = {dtype: np.ones((), dtype) for dtype in _EXP_CAP}
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """= ``functional.sigmoid`` (within rounding): 1 / (1 + exp(-x)), into ``out`` if given
     (it may be x). Five calls on one array, no branch per element (the reference's form
-    takes two temporaries and a masked copy): ``sigmoid_of_negated(-x)``."""
-    return sigmoid_of_negated(np.negative(x, out=out))
+    takes two temporaries and a masked copy); accurate to rounding down to 1e-306
+    (float64) or 1e-38 (float32), below which ``exp_capped`` gives that floor."""
+    e = exp_capped(np.negative(x, out=out))
+    np.add(e, ONE.get(e.dtype, 1), out=e)
+    return np.reciprocal(e, out=e)
 
 
-def sigmoid_of_negated(w: np.ndarray) -> np.ndarray:
-    """sigmoid(-w) = 1 / (1 + exp(w)), in place in ``w``; accurate to rounding down to
-    1e-306 (float64) or 1e-38 (float32): exp's argument is capped there, short of its
-    overflow, so a larger w gives that floor instead of a smaller number."""
+def exp_capped(w: np.ndarray) -> np.ndarray:
+    """exp(w) in place in ``w``, w capped short of exp's overflow (705 in float64, 87 in
+    float32): exp(w) stays finite, so 1 / (1 + exp(w)) is a tiny number there (under
+    1e-306 or 1e-38) instead of an overflow."""
     cap = _EXP_CAP.get(w.dtype)
     if cap is not None:
         np.minimum(w, cap, out=w)
-    np.exp(w, out=w)
-    np.add(w, ONE.get(w.dtype, 1), out=w)
-    return np.reciprocal(w, out=w)
+    return np.exp(w, out=w)
 
 
 def binary_cross_entropy_elements(z: np.ndarray, y: np.ndarray) -> np.ndarray:

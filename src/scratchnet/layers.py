@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
-from .kernels import (ONE, batch_sum, buffers_like, keep_buffers, leaky_gate, product, relu_gate,
-                      sigmoid, sigmoid_of_negated, softmax, stacked_bias, typed)
+from .kernels import (ONE, batch_sum, buffers_like, exp_capped, keep_buffers, leaky_gate, product,
+                      relu_gate, sigmoid, softmax, stacked_bias, typed)
 from .validation import check_number, check_positive
 
 
@@ -326,8 +326,9 @@ class GELU(Layer):
     """The tanh approximation of GELU (torch's ``GELU(approximate="tanh")``):
     0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 
-    Computed as x h with h = (1 + tanh(u)) / 2 = sigmoid(2u) = 1 / (1 + exp(-2u)):
-    NumPy's exp costs a third to a half of its tanh (640 float64 numbers: 4-5 against 10-14 us)."""
+    Computed as x / E with E = 1 + exp(-2u): (1 + tanh(u)) / 2 = sigmoid(2u) = 1 / E.
+    NumPy's exp costs a third to a half of its tanh (640 float64 numbers: 4-5 against
+    10-14 us), and the division gives x h in one call."""
 
     C = float(np.sqrt(2 / np.pi))
     A, B = C, C * 0.044715  # u = x (A + B x^2)
@@ -340,40 +341,42 @@ class GELU(Layer):
         self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
     @staticmethod
-    def _h(x, x2, k, out):
-        """h = sigmoid(2u) into ``out`` from x and x^2, ``k`` = K in x's dtype."""
+    def _exp(x, x2, k, out):
+        """e = exp(-2u) into ``out``, from x and x^2; ``k`` = K in x's dtype."""
         w = np.multiply(x2, k[1], out=out)
         w += k[0]
         w *= x  # -2u
-        return sigmoid_of_negated(w)
+        return exp_capped(w)
 
     def forward(self, x, train=False):
-        # kept for the backward: x, x^2, h and the output x h
+        # kept for the backward: x^2, e = exp(-2u), E = 1 + e and the output x / E
         if train:
-            x2, h, out, self.grad_in, self.work, *self.k = buffers_like(self._scratch, x, 5, self.K)
+            x2, e, E, out, self.grad_in, self.work, *self.k = buffers_like(self._scratch, x, 6, self.K)
         else:
-            x2 = h = out = self.grad_in = self.work = None
+            x2 = e = E = out = self.grad_in = self.work = None
             self.k = typed(self.K, x.dtype)
-        self.x, self.x2 = x, np.multiply(x, x, out=x2)
-        self.h = self._h(x, self.x2, self.k, h)
-        self.out = np.multiply(x, self.h, out=out)
+        self.x2 = np.multiply(x, x, out=x2)
+        self.e = self._exp(x, self.x2, self.k, e)
+        self.E = np.add(self.e, ONE.get(x.dtype, 1), out=E)
+        self.out = np.divide(x, self.E, out=out)
         return self.out
 
     def infer(self, x, inplace=False):
         w = x * x
-        h = self._h(x, w, typed(self.K, x.dtype), w)
-        return np.multiply(h, x, out=h)
+        E = self._exp(x, w, typed(self.K, x.dtype), w)
+        E += ONE.get(x.dtype, 1)
+        return np.divide(x, E, out=E)
 
     def backward(self, grad_out):
-        # d/dx x h = h + x h' with h' = 2 h (1 - h) du/dx:
-        # h + out (1 - h) (2A + 6B x^2), seven NumPy calls
-        k, h = self.k, self.h
+        # d/dx x h = h + x h' with h = 1 / E, h' = 2 h (1 - h) du/dx and 1 - h = e / E:
+        # (1 + out e (2A + 6B x^2)) / E, seven NumPy calls
+        k = self.k
         du2 = np.multiply(self.x2, k[3], out=self.work)
-        du2 += k[2]
-        grad = np.subtract(ONE.get(h.dtype, 1), h, out=self.grad_in)
-        grad *= self.out
+        du2 += k[2]  # 2 du/dx
+        grad = np.multiply(self.out, self.e, out=self.grad_in)
         grad *= du2
-        grad += h
+        grad += ONE.get(grad.dtype, 1)
+        grad /= self.E
         grad *= grad_out
         return grad
 
