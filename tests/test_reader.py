@@ -208,3 +208,88 @@ def test_damaged_parquet(tmp_path, damage):
                  name="bad.parquet")
     with pytest.raises(ValueError, match=r"bad.parquet is not a readable Parquet file"):
         datasets.read_table(path, target="y")
+
+
+# -- the whole file in byte ranges, one reader each (_CsvSource._read_parts) ----------
+@pytest.fixture
+def ranges(monkeypatch):
+    """Small files cut into three byte ranges, whatever the machine's core count; the
+    ranges read are recorded, so a test can tell whether the file was cut."""
+    monkeypatch.setattr(datasets, "_PART_BYTES", 1)
+    monkeypatch.setattr(datasets, "_cores", lambda: 3)
+    used = []
+    read_parts = datasets._CsvSource._read_parts
+
+    def spy(self, spec, labels_as):
+        out = read_parts(self, spec, labels_as)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(datasets._CsvSource, "_read_parts", spy)
+    return used
+
+
+MORE = {
+    "blank lines at the cuts": ("x,y,label\n" + "\n".join(f"{i},{-i}.5,{i % 3}\n" for i in range(30)),
+                                "label", {}),
+    "no line end at the end": ("x,label\n1,0\n2,1\n3,2\n4,0", "label", {}),
+    "CR line ends alone": ("x,label\r1,0\r2,1\r3,2\r4,0\r", "label", {}),
+    "a quoted header": ('"x","y","label"\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n', "label", {}),
+    "a header line end inside quotes": ('"x\ny",label\n1,0\n2,1\n3,0\n', "label", {}),
+    "features only": ("x,y\n1,2\n3,4\n5,6\n", None, {}),
+    "a chosen feature, text beside it": ("a,b,c\n1,2,x\n3,4,y\n5,6,z\n", "c", {"features": ["b"]}),
+}
+
+
+@pytest.mark.parametrize("name", list(GOOD) + list(MORE))
+def test_the_file_in_ranges_equals_the_reference_reader(tmp_path, ranges, name):
+    text, target, kwargs = {**GOOD, **MORE}[name]
+    path = write(tmp_path, text)
+    X, y, _ = datasets.read_table(path, target=target, **kwargs)
+    X_ref, y_ref = reference(path, target, kwargs.get("features"), kwargs.get("regression", False))
+    same(X, X_ref)
+    assert X.flags.c_contiguous
+    if target is None:
+        assert y is None and y_ref is None
+    else:
+        same(y, y_ref)
+    if name in IN_RANGES:
+        assert ranges and ranges[0], "the file was not read in ranges"
+        assert X.flags.owndata
+
+
+# read in ranges (the others: quotes after the header, lone CR line ends, values only
+# Python reads, or missing ones: read as before)
+IN_RANGES = {"string labels", "int labels", "float labels", "CRLF and a BOM", "a chosen feature",
+             "regression", "ints then a float label", "ints then a word", "a label past int64",
+             "blank lines at the cuts", "no line end at the end", "a quoted header", "features only",
+             "a chosen feature, text beside it"}
+
+
+def test_ranges_of_a_larger_file(tmp_path, ranges, rng):
+    """Blank lines spread through the file (the gaps they leave are closed), every
+    float64 exactly as float() reads it, integer labels as int64."""
+    X = rng.standard_normal((3000, 5)) * 10.0 ** rng.integers(-20, 20, (3000, 5))
+    lines = [",".join(map(repr, row)) + f",{i % 7}" for i, row in enumerate(X.tolist())]
+    for i in (5, 999, 1000, 1001, 2998):
+        lines[i] += "\n"
+    path = write(tmp_path, "a,b,c,d,e,label\r\n" + "\n".join(lines))
+    X_read, y, _ = datasets.read_table(path, target="label")
+    same(X_read, X)
+    same(y, np.arange(3000) % 7)
+    assert ranges == [True]
+
+
+@pytest.mark.parametrize("text, kwargs, match", [
+    ("a,b,y\n1,2,0\n3,4,1\n5,x,0\n7,8,1\n", {"target": "y"}, r"line 4: column 'b' has the non-numeric value 'x'"),
+    ("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,,1\n", {"target": "y"}, r"line 5: column 'b' is empty \(a missing value\)"),
+    ("a,y\n1,0\n2,1\n3,0\ninf,1\n", {"target": "y"}, r"line 5: column 'a' is not finite"),
+    ("a,y\n1,0\n2,1\n3,0\n4,1,5\n", {"target": "y"}, "line 5 has 3 fields, the header has 2"),
+    ("a,y\n1,0\n2,1\n3,0\n4,\n", {"target": "y"}, r"line 5: the target column 'y' is missing"),
+    ("a,y\n1,0.5\n2,1\n3,1.5\n4,\n", {"target": "y", "regression": True}, r"line 5: the regression target 'y' is missing"),
+    (b"a,y\n1,0\n2,1\n3,0\n4,\xff\n", {"target": "y"}, r"is not a readable CSV file: 'utf-8' codec can't decode"),
+])
+def test_errors_in_ranges_are_the_reference_readers(tmp_path, ranges, text, kwargs, match):
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError, match=match):
+        datasets.read_table(path, **kwargs)
