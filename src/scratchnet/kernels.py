@@ -60,32 +60,30 @@ def softmax_cross_entropy_rows(logits: np.ndarray, targets: np.ndarray) -> np.nd
     return log_sum_exp(logits) - row_sum(logits * targets)[..., 0]
 
 
-# exp(cap) stays finite: the cap of softmax_cross_entropy_grad's gaps and of exp_capped's
-# argument, as 0-d arrays of the dtype (a Python float would cost a conversion per call)
+# exp(cap) stays finite: the cap of exp_capped's argument, as 0-d arrays of the dtype (a
+# Python float would cost a conversion per call)
 _EXP_CAP = {np.dtype(np.float64): np.array(705.0), np.dtype(np.float32): np.array(87.0, np.float32)}
+# z @ _GAPS = (z_1 - z_0, z_0 - z_1): each of two logits' gap to the other
+_GAPS = {dtype: np.array([[-1, 1], [1, -1]], dtype) for dtype in _EXP_CAP}
 
 
 def softmax_cross_entropy_grad(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """= ``functional.softmax_cross_entropy_backward(..., reduction="sum")``:
     softmax(z) - y, (..., B, C), without computing the loss."""
-    if logits.shape[-1] != 2:  # C - 1 logaddexps per row would cost more than C exps
+    if logits.shape[-1] != 2 or logits.dtype not in _GAPS:
         grad = softmax(logits)
-    elif logits.size < 128 or logits.dtype not in _EXP_CAP:
-        # few rows: probs = exp(z - logsumexp(z)), one stable logaddexp per row, the
-        # fewest NumPy calls
-        grad = logits - np.logaddexp(logits[..., 0], logits[..., 1])[..., None]
-        np.exp(grad, out=grad)
     else:
-        # many rows (a model group's): softmax(z)_c = 1 / (1 + exp(z_other - z_c)), the
-        # gap to the other logit being the row reversed minus the row; no log, whose
-        # 25 ns a row outweigh two more calls. Accurate in every entry, tiny ones
-        # included; gaps are capped below exp's overflow, where 1 / (1 + exp(gap)) is
-        # already under 1e-38 (float32) or 1e-306 (float64).
-        grad = logits[..., ::-1] - logits
-        np.minimum(grad, _EXP_CAP[logits.dtype], out=grad)
-        np.exp(grad, out=grad)
-        grad += 1
-        np.reciprocal(grad, out=grad)
+        # two classes: softmax(z)_c = 1 / (1 + exp(z_other - z_c)), every row's gaps
+        # z_other - z_c from one product with [[-1, 1], [1, -1]] (exact differences: each
+        # a product by -1 and by 1, summed once), then sigmoid_of_negated. No log, and no
+        # operation along the class axis of two (NumPy iterates it row by row, slower still
+        # with a broadcast or reversed operand). Accurate in every entry, tiny ones included.
+        gaps = _GAPS[logits.dtype]
+        if logits.ndim == 2:
+            gaps = logits.dot(gaps)
+        else:  # a model group's rows as one product
+            gaps = logits.reshape(-1, 2).dot(gaps).reshape(logits.shape)
+        grad = sigmoid_of_negated(gaps)
     grad -= targets
     return grad
 
@@ -99,11 +97,16 @@ ONE = {dtype: np.ones((), dtype) for dtype in _EXP_CAP}
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """= ``functional.sigmoid`` (within rounding): 1 / (1 + exp(-x)), into ``out`` if given
     (it may be x). Five calls on one array, no branch per element (the reference's form
-    takes two temporaries and a masked copy); accurate to rounding down to 1e-306
-    (float64) or 1e-38 (float32), below which ``exp_capped`` gives that floor."""
-    e = exp_capped(np.negative(x, out=out))
-    np.add(e, ONE.get(e.dtype, 1), out=e)
-    return np.reciprocal(e, out=e)
+    takes two temporaries and a masked copy): ``sigmoid_of_negated(-x)``."""
+    return sigmoid_of_negated(np.negative(x, out=out))
+
+
+def sigmoid_of_negated(w: np.ndarray) -> np.ndarray:
+    """sigmoid(-w) = 1 / (1 + exp(w)), in place in ``w``; accurate to rounding down to
+    1e-306 (float64) or 1e-38 (float32), below which ``exp_capped`` gives that floor."""
+    exp_capped(w)
+    np.add(w, ONE.get(w.dtype, 1), out=w)
+    return np.reciprocal(w, out=w)
 
 
 def exp_capped(w: np.ndarray) -> np.ndarray:
