@@ -135,3 +135,24 @@ def test_bad_loss_arguments():
         losses.SoftmaxCrossEntropy(label_smoothing=1.0)
     with pytest.raises(ValueError, match="valid: .*mse"):
         losses.get("hinge")
+
+
+@pytest.mark.parametrize("copy_model", ["deepcopy", "pickle"])
+def test_batch_norm_statistics_survive_a_copy_and_keep_moving(copy_model, moons):
+    """The running mean and variance are the rows of one array (one update moves both);
+    a copied model's loose buffers keep their values and move as the original's."""
+    import copy
+    import pickle
+
+    import scratchnet as sn
+
+    X, _, y, _ = moons
+    model = sn.MLP(hidden=(8,), batchnorm=True, seed=0).fit(X[:200], y[:200], epochs=2, batch_size=10)
+    copied = copy.deepcopy(model) if copy_model == "deepcopy" else pickle.loads(pickle.dumps(model))
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_array_equal(copied.layers[1].buffers[name], model.layers[1].buffers[name])
+    model.fit(X[:200], y[:200], epochs=1, batch_size=10)
+    copied.fit(X[:200], y[:200], epochs=1, batch_size=10)
+    np.testing.assert_array_equal(copied.params, model.params)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_array_equal(copied.layers[1].buffers[name], model.layers[1].buffers[name])

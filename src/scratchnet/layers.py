@@ -484,22 +484,25 @@ class BatchNorm1d(Layer):
         super().bind(params, grads)
         gamma = params["gamma"]
         # running_mean and running_var as the rows of one array: one update moves both
-        running = np.stack([np.zeros_like(gamma), np.ones_like(gamma)])
-        self.buffers = {"running_mean": running[0], "running_var": running[1]}
+        self._stack(np.zeros_like(gamma), np.ones_like(gamma))
         # gamma, beta and their gradients as rows (..., 1, F): views made once
         self.gamma, self.beta = gamma[..., None, :], params["beta"][..., None, :]
         self.grad_rows = grads["gamma"][..., None, :], grads["beta"][..., None, :]
         self._scratch = {}  # training-step arrays by input shape (not state: never saved)
 
-    def _running(self):
+    def _stack(self, mean, var):
+        """Make the buffers running_mean and running_var the rows of one (2, ..., F) array."""
+        running = np.stack([mean, var])
+        self.buffers = {"running_mean": running[0], "running_var": running[1]}
+        self._running = (running, self.buffers["running_mean"], self.buffers["running_var"])
+
+    def _running_stats(self):
         """[running_mean; running_var] (2, ..., F), the one array whose rows the buffers
-        are; made again (and the buffers with it) where they were replaced by loose
-        arrays (a copied model)."""
-        mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-        running = mean.base
-        if running is None or var.base is not running or running.shape != (2,) + mean.shape:
-            running = np.stack([mean, var])
-            self.buffers["running_mean"], self.buffers["running_var"] = running
+        are; stacked again where the buffers were replaced (a copied model)."""
+        running, mean, var = self._running
+        if self.buffers["running_mean"] is not mean or self.buffers["running_var"] is not var:
+            self._stack(self.buffers["running_mean"], self.buffers["running_var"])
+            running = self._running[0]
         return running
 
     def _buffers(self, x):
@@ -512,7 +515,8 @@ class BatchNorm1d(Layer):
             mean_row = np.full((1, n), 1 / n, x.dtype)
             center = np.vstack([np.eye(n, dtype=x.dtype) - mean_row, mean_row])
             m = self.momentum
-            moves = np.array([m, m * n / max(n - 1, 1)], x.dtype).reshape((2,) + (1,) * (len(lead) + 1))
+            moves = np.empty((2,) + lead + (F,), x.dtype)  # full rows: no broadcast in the update
+            moves[0], moves[1] = m, m * n / max(n - 1, 1)
             views = (stats[..., :n + 1, :], stats[..., :n, :], stats[..., n:n + 1, :],
                      stats[..., n + 1:, :], np.moveaxis(stats[..., n:, :], -2, 0))
             work = tuple(np.empty(shape, x.dtype) for shape in (
@@ -546,7 +550,7 @@ class BatchNorm1d(Layer):
         squares = np.multiply(centered, centered, out=out)  # out as work space
         product(self.mean_row, squares, var)  # the biased batch variance, as x.var computes it
         # running = (1 - m) running + m [mean; n / (n - 1) var]: the unbiased variance
-        running = self._running()
+        running = self._running_stats()
         running *= keep
         running += np.multiply(mean_var, moves, out=moved)
         var += eps
