@@ -266,9 +266,12 @@ IN_RANGES = {"string labels", "int labels", "float labels", "CRLF and a BOM", "a
              "a chosen feature, text beside it"}
 
 
-def test_ranges_of_a_larger_file(tmp_path, ranges, rng):
+@pytest.mark.parametrize("part_bytes", [1, 777, 40_000])
+def test_ranges_of_a_larger_file(tmp_path, ranges, rng, monkeypatch, part_bytes):
     """Blank lines spread through the file (the gaps they leave are closed), every
-    float64 exactly as float() reads it, integer labels as int64."""
+    float64 exactly as float() reads it, integer labels as int64; ranges of one line,
+    of a few and of many."""
+    monkeypatch.setattr(datasets, "_PART_BYTES", part_bytes)
     X = rng.standard_normal((3000, 5)) * 10.0 ** rng.integers(-20, 20, (3000, 5))
     lines = [",".join(map(repr, row)) + f",{i % 7}" for i, row in enumerate(X.tolist())]
     for i in (5, 999, 1000, 1001, 2998):

@@ -244,9 +244,9 @@ def builtin(name: str, test_size: float = 0.25, split_seed: int = 42):
 # -- data files: CSV and Parquet ------------------------------------------------------
 CHUNK_ROWS = 65_536  # rows per chunk when reading a file in pieces
 PARQUET_SUFFIXES = (".parquet", ".pq")
-# A CSV file is read in byte ranges of at least this size, one per core, each by its
-# own C reader writing straight into X (_CsvSource._read_parts).
-_PART_BYTES = 4 << 20
+# A CSV file is read in byte ranges of about this size, a thread per core taking the
+# next one, each range by its own C reader writing straight into X (_CsvSource._read_parts).
+_PART_BYTES = 8 << 20
 
 
 class Chunk(NamedTuple):
@@ -339,7 +339,7 @@ class _Spec(NamedTuple):
 
 
 def _cores() -> int:
-    """How many byte ranges of a CSV file are read at once: pyarrow's CPU count (which
+    """How many threads read a CSV file's byte ranges: pyarrow's CPU count (which
     ``pyarrow.set_cpu_count`` sets)."""
     import pyarrow as pa
 
@@ -350,15 +350,31 @@ class _Overflow(Exception):
     """A byte range of a CSV file held more rows than line ends (lone \\r line ends)."""
 
 
-def _in_threads(work, n):
-    """work(0), ..., work(n - 1), each in its own thread (the last in this one)."""
+def _in_threads(work, n, threads, failed):
+    """work(0), ..., work(n - 1) on ``threads`` threads (this one among them), each
+    taking the next k not yet taken. What a work(k) raises is appended to ``failed``
+    as (k, exception), and no thread takes a new k after that."""
     import threading
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(n - 1)]
-    for thread in threads:
+    taken = iter(range(n))
+    lock = threading.Lock()
+
+    def worker():
+        while not failed:
+            with lock:
+                k = next(taken, None)
+            if k is None:
+                return
+            try:
+                work(k)
+            except BaseException as e:  # noqa: BLE001 (the caller raises it, once all stopped)
+                failed.append((k, e))
+
+    others = [threading.Thread(target=worker) for _ in range(threads - 1)]
+    for thread in others:
         thread.start()
-    work(n - 1)
-    for thread in threads:
+    worker()
+    for thread in others:
         thread.join()
 
 
@@ -601,19 +617,21 @@ class _CsvSource:
     def _read_parts(self, spec, labels_as):
         """The whole file as (X, the target column or None), or None where it can't be
         read this way exactly (it holds a quote character after the header, so a field
-        might span lines; or a part held more rows than line ends).
+        might span lines; or a range held more rows than line ends).
 
-        The data rows are cut at line ends into one byte range per core (ranges of at
-        least _PART_BYTES; one range for a small file or one core), each read by its
-        own single-threaded streaming C reader over the memory-mapped file, in its own
-        thread, writing its rows straight into one preallocated X, batch by batch, while
-        the batch is still in the cache. No table of the whole file is built: before,
-        pyarrow's threaded read_csv built one (168 MB of fresh pages for 1,000,000 x 21
-        numbers) and a second pass copied it into X, which cost more than the parsing
-        saved. Each range's rows start at the row its line ends give it (counted first,
-        a byte scan); blank lines, which both readers skip, leave a gap that is closed
-        at the end. Raises what the reader raises (pa.ArrowException) and _Anomaly at a
-        missing or non-finite value; the caller goes on as read_csv's would have."""
+        The data rows are cut at line ends into byte ranges of about _PART_BYTES, and a
+        thread per core takes the next range not yet taken, reads it with its own
+        single-threaded streaming C reader over the memory-mapped file and writes its
+        rows straight into one preallocated X, batch by batch, while the batch is still
+        in the cache. No table of the whole file is built: pyarrow's threaded read_csv
+        built one (168 MB of fresh pages for 1,000,000 x 21 numbers) and a second pass
+        copied it into X, which cost more than the parsing. Ranges are taken from a
+        queue, not dealt out half each, so a thread slowed by other work on its core
+        reads fewer of them. Each range's rows start at the row its line ends give it
+        (counted first, a byte scan); blank lines, which both readers skip, leave gaps
+        that are closed at the end. Raises what the reader raises (pa.ArrowException)
+        and _Anomaly at a missing or non-finite value; the caller goes on as it would
+        after read_csv."""
         import mmap
 
         import pyarrow as pa
@@ -637,31 +655,35 @@ class _CsvSource:
         if data.find(b'"', start) >= 0:
             return None
         size = len(data)
-        parts = max(1, min(_cores(), (size - start) // _PART_BYTES))
         cuts = [start]
-        for k in range(1, parts):
-            end = data.find(b"\n", max(cuts[-1], start + (size - start) * k // parts))
+        for target in range(start + _PART_BYTES, size, _PART_BYTES):
+            if target < cuts[-1]:
+                continue
+            end = data.find(b"\n", target)
             if end < 0 or end + 1 >= size:
                 break
             cuts.append(end + 1)
         cuts.append(size)
-        parts = len(cuts) - 1
+        ranges = len(cuts) - 1
+        threads = max(1, min(_cores(), ranges))
         text = np.frombuffer(data, np.uint8)
-        lines = [0] * parts  # line ends per range: at least its rows, but for lone \r ends
+        lines = [0] * ranges  # line ends per range: at least its rows, but for lone \r ends
 
         def count(k):
             lo, hi = cuts[k], cuts[k + 1]
             lines[k] = sum(int(np.count_nonzero(text[i:min(i + (1 << 20), hi)] == 10))
                            for i in range(lo, hi, 1 << 20))
-            if k == parts - 1 and text[-1] != 10:
+            if k == ranges - 1 and text[-1] != 10:
                 lines[k] += 1  # a last row without a line end
 
-        _in_threads(count, parts)
+        failed = []
+        _in_threads(count, ranges, threads, failed)
+        if failed:
+            raise failed[0][1]
         first = np.concatenate([[0], np.cumsum(lines)]).tolist()
         X = np.empty((first[-1], len(spec.features)))
-        labels = [[] for _ in range(parts)]
-        rows = [0] * parts
-        failed = []
+        labels = [[] for _ in range(ranges)]
+        rows = [0] * ranges
         options = self._options(spec, labels_as=labels_as, header=False, use_threads=False)
         keys = [self.keys[name] for name in spec.features]
         target = self.keys[spec.target] if spec.target is not None else None
@@ -669,37 +691,34 @@ class _CsvSource:
 
         def read(k):
             row, limit = first[k], first[k + 1]
-            try:
-                reader = pcsv.open_csv(pa.BufferReader(buffer.slice(cuts[k], cuts[k + 1] - cuts[k])),
-                                       *options)
-                for batch in reader:
-                    if failed:
-                        return
-                    n = batch.num_rows
-                    if row + n > limit:
-                        raise _Overflow()
-                    block = X[row:row + n]
-                    for j, key in enumerate(keys):
-                        column = batch.column(key)
-                        if column.null_count:
-                            raise _Anomaly(None, spec.features[j], "missing")
-                        block[:, j] = _values(column)
-                    if not np.isfinite(block).all():
-                        raise _Anomaly(None, None, "not finite")
-                    if target is not None:
-                        labels[k].append(batch.column(target))
-                    row += n
-                    del batch, block
-                rows[k] = row - first[k]
-            except BaseException as e:  # noqa: BLE001 (raised below, after every part stopped)
-                failed.append((k, e))
+            reader = pcsv.open_csv(pa.BufferReader(buffer.slice(cuts[k], cuts[k + 1] - cuts[k])),
+                                   *options)
+            for batch in reader:
+                if failed:
+                    return
+                n = batch.num_rows
+                if row + n > limit:
+                    raise _Overflow()
+                block = X[row:row + n]
+                for j, key in enumerate(keys):
+                    column = batch.column(key)
+                    if column.null_count:
+                        raise _Anomaly(None, spec.features[j], "missing")
+                    block[:, j] = _values(column)
+                if not np.isfinite(block).all():
+                    raise _Anomaly(None, None, "not finite")
+                if target is not None:
+                    labels[k].append(batch.column(target))
+                row += n
+                del batch, block
+            rows[k] = row - first[k]
 
-        _in_threads(read, parts)
+        _in_threads(read, ranges, threads, failed)
         del buffer, text
         if failed:
             errors = [e for _, e in sorted(failed, key=lambda f: f[0])]
-            # as read_csv: a value the reader refuses first; then a part that overflowed
-            # (the one reader reads it); then a missing or non-finite value
+            # as after read_csv: a value the reader refuses first; then a range that
+            # overflowed (read_csv reads the file); then a missing or non-finite value
             for kind in (pa.ArrowException, _Overflow, BaseException):
                 for e in errors:
                     if isinstance(e, kind):
@@ -709,7 +728,7 @@ class _CsvSource:
         n = sum(rows)
         if n < first[-1]:  # blank lines: move each range's rows up to the one before
             row = rows[0]
-            for k in range(1, parts):
+            for k in range(1, ranges):
                 X[row:row + rows[k]] = X[first[k]:first[k] + rows[k]]
                 row += rows[k]
             X = X[:n].copy()
