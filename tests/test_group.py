@@ -278,8 +278,14 @@ def test_regression_trains_in_a_group(data):
         np.testing.assert_allclose(model.params, single.params, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("options", [{}, dict(optimizer="adam", lr=0.01, dropout=0.2)])
+@pytest.mark.parametrize("options", [
+    {}, dict(optimizer="adam", lr=0.01, dropout=0.2),
+    *(dict(optimizer=opt, lr=0.01, dtype="float32", weight_decay=1e-3)
+      for opt in ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"))],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults")
 def test_a_group_of_one_is_bit_identical_to_fit(data, options):
+    """float32 included: a group holds lr and weight decay per parameter in the
+    parameters' dtype, and the model alone rounds its step the same way."""
     X, y = data
     grouped, single = MLP(hidden=9, seed=5, **options), MLP(hidden=9, seed=5, **options)
     fit_group([grouped], X, y, epochs=2, batch_size=10, threads=1)

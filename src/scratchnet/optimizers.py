@@ -220,8 +220,11 @@ class Adam(Optimizer):
         g = self._gradient(params, grads, weight_decay=not self.decoupled)
         if not hasattr(self, "m"):
             self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), np.zeros(())
+        # lr (and weight decay) in the parameters' dtype, as a model group holds them per
+        # parameter: a float32 group of one then rounds its step as the model alone does
+        lr = self.lr if isinstance(self.lr, np.ndarray) else np.asarray(self.lr, params.dtype)
         if self.decoupled and self._decays:
-            params *= 1 - self.lr * self.weight_decay
+            params *= 1 - lr * self.weight_decay
         self.t += 1
         t, b1, b2 = float(self.t), self.beta1, self.beta2
         work, denom = self._scratch(params, 1), self._scratch(params, 2)
@@ -234,7 +237,7 @@ class Adam(Optimizer):
         np.sqrt(self.v, out=denom)
         denom /= math.sqrt(1 - b2**t)
         denom += self.eps
-        np.multiply(self.m, self.lr / (1 - b1**t), out=work)
+        np.multiply(self.m, lr / (1 - b1**t), out=work)
         params -= np.divide(work, denom, out=work)
 
 
