@@ -347,3 +347,22 @@ def test_dask_ml_incremental_trains_the_estimators_and_mlp(client, blobs):
             inc.partial_fit(dX, dy, classes=classes)
         assert inc.score(X, y) > 0.8, type(estimator).__name__
         assert inc.predict(dX).compute().shape == (len(X),)
+
+
+def test_early_stopping_in_fit_stream_keeps_the_best_epochs_weights():
+    """fit_stream runs the one epoch loop, so callbacks get on_train_begin/on_train_end
+    as in fit: EarlyStopping ends the model at its best epoch, not its last."""
+    from scratchnet.callbacks import EarlyStopping
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 5))
+    y = (X[:, 0] + 0.8 * rng.standard_normal(400) > 0).astype(int)
+    X_val = rng.standard_normal((200, 5))
+    y_val = (X_val[:, 0] + 0.8 * rng.standard_normal(200) > 0).astype(int)
+    net = sn.MLP(hidden=(32,), seed=0, lr=1.0, optimizer="sgd")
+    stop = EarlyStopping(patience=3)
+    stream.fit_stream(net, [(X[:200], y[:200]), (X[200:], y[200:])], epochs=30, batch_size=8,
+                      validation=(X_val, y_val), callbacks=[stop])
+    val_loss = net.history["val_loss"]
+    assert stop.best_epoch < len(val_loss) < 30  # it stopped, after a worse epoch
+    assert net.evaluate(X_val, y_val)["loss"] == pytest.approx(val_loss[stop.best_epoch - 1], rel=1e-12)
+    assert net.evaluate(X_val, y_val)["loss"] < val_loss[-1]
