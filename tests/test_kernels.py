@@ -31,6 +31,18 @@ def test_softmax_and_cross_entropy_kernels(n_classes, lead, rng):
     close(K.softmax_cross_entropy_grad(logits, Y), F.softmax_cross_entropy_backward(logits, Y, "sum"))
 
 
+@pytest.mark.parametrize("lead", [(), (3,)])
+def test_two_class_log_sum_exp_in_float32(lead, rng):
+    """float32 takes max + log1p(exp(-|gap|)) in separate calls: within float32 rounding
+    of the float64 logaddexp, extreme logits included, never overflowing."""
+    logits = rng.standard_normal(lead + (50, 2)) * 30
+    logits[..., 0, :] = (80.0, -80.0)
+    logits[..., 1, :] = (-3e30, 3e30)
+    ours = K.log_sum_exp(logits.astype(np.float32))
+    assert ours.dtype == np.float32 and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, np.logaddexp(logits[..., 0], logits[..., 1]), rtol=1e-6, atol=1e-6)
+
+
 def test_softmax_of_extreme_logits_is_finite():
     probs = K.softmax(np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]]))
     assert np.isfinite(probs).all()
