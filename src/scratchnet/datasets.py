@@ -693,24 +693,27 @@ class _CsvSource:
             row, limit = first[k], first[k + 1]
             reader = pcsv.open_csv(pa.BufferReader(buffer.slice(cuts[k], cuts[k + 1] - cuts[k])),
                                    *options)
-            for batch in reader:
-                if failed:
-                    return
-                n = batch.num_rows
-                if row + n > limit:
-                    raise _Overflow()
-                block = X[row:row + n]
-                for j, key in enumerate(keys):
-                    column = batch.column(key)
-                    if column.null_count:
-                        raise _Anomaly(None, spec.features[j], "missing")
-                    block[:, j] = _values(column)
-                if not np.isfinite(block).all():
-                    raise _Anomaly(None, None, "not finite")
-                if target is not None:
-                    labels[k].append(batch.column(target))
-                row += n
-                del batch, block
+            # closed however the loop ends: a reader left open at a refused value keeps
+            # Arrow's read-ahead thread, which can abort the process at its exit
+            with reader:
+                for batch in reader:
+                    if failed:
+                        return
+                    n = batch.num_rows
+                    if row + n > limit:
+                        raise _Overflow()
+                    block = X[row:row + n]
+                    for j, key in enumerate(keys):
+                        column = batch.column(key)
+                        if column.null_count:
+                            raise _Anomaly(None, spec.features[j], "missing")
+                        block[:, j] = _values(column)
+                    if not np.isfinite(block).all():
+                        raise _Anomaly(None, None, "not finite")
+                    if target is not None:
+                        labels[k].append(batch.column(target))
+                    row += n
+                    del batch, block
             rows[k] = row - first[k]
 
         _in_threads(read, ranges, threads, failed)
@@ -743,11 +746,11 @@ class _CsvSource:
         done = start_row  # rows returned so far, counted from the file's first data row
 
         def batches():
-            reader = pcsv.open_csv(self.path, *self._options(spec, block_size=1 << 22))
-            for batch in reader:
-                arrays = self._arrays(batch, spec)
-                del batch  # not kept while the chunk is used
-                yield arrays
+            with pcsv.open_csv(self.path, *self._options(spec, block_size=1 << 22)) as reader:
+                for batch in reader:  # closed at the end, at an error or when abandoned
+                    arrays = self._arrays(batch, spec)
+                    del batch  # not kept while the chunk is used
+                    yield arrays
 
         try:
             for chunk in rebatch(batches(), chunk_rows, start_row):
