@@ -114,9 +114,7 @@ class Dense(Layer):
             bufs = self._buffers(x) if train else None
             if bufs is None:  # the general path: inference, another dtype
                 self.x1 = self.grad_in = None
-                out = np.matmul(x, self.params["W"])
-                out += self.params["b"][..., None, :]
-                return out
+                return self.infer(x)
         # the output and the input gradient (and [x, 1]) live in buffers reused by
         # every step of this batch shape
         self.x1, self.x1T, x_part, out, self.grad_in = bufs
@@ -125,9 +123,7 @@ class Dense(Layer):
             out += self.params["b"][..., None, :]
             return out
         x_part[...] = x
-        if x.ndim == 2:
-            return self.x1.dot(self.Wb, out=out)  # the method skips np.dot's dispatch
-        return np.matmul(self.x1, self.Wb, out=out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
+        return product(self.x1, self.Wb, out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
 
     FOLD_COPY_MAX = 4096  # inputs this small are copied into [x, 1] for free (a call costs more)
 
@@ -160,15 +156,10 @@ class Dense(Layer):
             if not self.needs_input_grad:
                 return None
             return np.matmul(grad_out, self.params["W"].swapaxes(-1, -2), out=self.grad_in)
-        if grad_out.ndim == 2:
-            self.x1T.dot(grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
-            if not self.needs_input_grad:
-                return None
-            return grad_out.dot(self.WT, out=self.grad_in)
-        np.matmul(self.x1T, grad_out, out=self.grad_Wb)
+        product(self.x1T, grad_out, self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
         if not self.needs_input_grad:
             return None
-        return np.matmul(grad_out, self.WT, out=self.grad_in)
+        return product(grad_out, self.WT, self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
