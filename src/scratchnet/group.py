@@ -233,6 +233,10 @@ class Shard:
             for name, value in getattr(layer, "buffers", {}).items():
                 yield value, own.buffers[name]
 
+    def group_buffers(self) -> list[np.ndarray]:
+        """Every layer buffer of the group (batch norm's running statistics), (M, ...)."""
+        return [v for layer in self.layers for v in getattr(layer, "buffers", {}).values()]
+
     def _per_model(self, value):
         """A group-layout array holding ``value(model)`` over each model's parameters."""
         flat = np.zeros_like(self.net.params)
@@ -301,7 +305,7 @@ class Shard:
     def snapshot(self):
         """Copies of what an epoch changes: weights, optimizer state, layer buffers."""
         return (self.net.params.copy(), {k: v.copy() for k, v in self._param_state().items()},
-                [v.copy() for layer in self.layers for v in getattr(layer, "buffers", {}).values()])
+                [v.copy() for v in self.group_buffers()])
 
     def finite(self, loss) -> np.ndarray:
         """(M,): whether each model's epoch loss and weights are finite."""
@@ -319,8 +323,7 @@ class Shard:
         for now, before in pairs:
             for row, saved in zip(self.rows(now), self.rows(before)):
                 row[m] = saved[m]
-        now_buffers = [v for layer in self.layers for v in getattr(layer, "buffers", {}).values()]
-        for now, before in zip(now_buffers, buffers):
+        for now, before in zip(self.group_buffers(), buffers):
             now[m] = before[m]
 
     def diverged(self, m, epoch, loss) -> None:
@@ -329,8 +332,7 @@ class Shard:
     # -- results --------------------------------------------------------------------
     def result(self):
         """What a worker process sends back: the trained state (see ``receive``)."""
-        buffers = [v for layer in self.layers for v in getattr(layer, "buffers", {}).values()]
-        return (self.net.params, self.net.optimizer.state(), buffers,
+        return (self.net.params, self.net.optimizer.state(), self.group_buffers(),
                 [rng.bit_generator.state for rng in self.generators], self.histories)
 
     def receive(self, result) -> None:
@@ -338,8 +340,7 @@ class Shard:
         self.net.params[...] = params
         if state:
             self.net.optimizer.load_state(state)
-        now_buffers = [v for layer in self.layers for v in getattr(layer, "buffers", {}).values()]
-        for now, sent in zip(now_buffers, buffers):
+        for now, sent in zip(self.group_buffers(), buffers):
             now[...] = sent
         for rng, rng_state in zip(self.generators, rng_states):
             rng.bit_generator.state = rng_state

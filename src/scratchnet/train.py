@@ -47,13 +47,14 @@ def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, call
             snapshot = rollback.snapshot()  # the last finite state, restored on divergence
             loss, accuracy = epoch_steps()
             loss = np.reshape(loss, M)
+            accuracy = None if accuracy is None else np.reshape(accuracy, M)  # None: regression
             finite = rollback.finite(loss)
             stop, all_logs = False, []
             for m in range(M):
                 if diverged[m] is None and finite[m]:
                     logs = {"epoch": rollback.epoch(m), "loss": float(loss[m])}
-                    if accuracy is not None:  # None for regression
-                        logs["accuracy"] = float(np.reshape(accuracy, M)[m])
+                    if accuracy is not None:
+                        logs["accuracy"] = float(accuracy[m])
                     all_logs.append(logs)
                     continue
                 rollback.restore(snapshot, m)  # back to the state from before this epoch
