@@ -22,21 +22,28 @@ def row_max(a: np.ndarray) -> np.ndarray:
 def row_sum(a: np.ndarray) -> np.ndarray:
     """= ``a.sum(axis=-1, keepdims=True)``, (..., B, C) -> (..., B, 1): a product with
     ones, for the same reason as ``row_max``."""
-    return np.matmul(a, np.ones((a.shape[-1], 1), a.dtype))
+    return np.matmul(a, ones((a.shape[-1], 1), a.dtype))
 
 
 def batch_sum(g: np.ndarray, out: np.ndarray) -> np.ndarray:
     """= ``g.sum(axis=-2)`` into ``out``, (..., B, C) -> (..., C): the bias gradient
     of ``functional.affine_backward``. A product with a row of ones: NumPy reduces
     the middle axis of a model group's (M, B, C) four times slower."""
-    key = (g.shape[-2], g.dtype)
-    ones = _ONES_ROWS.get(key)
-    if ones is None:  # made once per batch size: np.ones is a Python function
-        ones = _ONES_ROWS[key] = np.ones((1, g.shape[-2]), g.dtype)
-    return np.matmul(ones, g, out=out[..., None, :])
+    return np.matmul(ones((1, g.shape[-2]), g.dtype), g, out=out[..., None, :])
 
 
-_ONES_ROWS = {}  # (rows, dtype) -> a (1, rows) row of ones, read-only in use
+def ones(shape: tuple, dtype) -> np.ndarray:
+    """A read-only array of ones, made once per shape and dtype (an array's ``.dtype``):
+    np.ones is a Python function, a microsecond of a small product."""
+    key = (shape, dtype)
+    array = _ONES.get(key)
+    if array is None:
+        array = _ONES[key] = np.ones(shape, dtype)
+        array.flags.writeable = False
+    return array
+
+
+_ONES = {}  # (shape, dtype) -> ones
 
 
 # -- softmax and cross-entropy -------------------------------------------------------------
