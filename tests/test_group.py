@@ -307,6 +307,30 @@ def test_fit_group_fills_each_models_history_as_fit_does(data):
         assert model.history["accuracy"] == single.history["accuracy"]
 
 
+def test_without_history_the_same_weights_no_metrics_and_divergence_still_caught(data, monkeypatch):
+    X, y = data
+    kwargs = [dict(hidden=h, seed=h, lr=0.1) for h in (3, 8)]
+    with_history, without = [MLP(**kw) for kw in kwargs], [MLP(**kw) for kw in kwargs]
+    fit_group(with_history, X, y, epochs=3, batch_size=10)
+    losses = []  # every chunk loss the epochs compute
+    forward = type(without[0].loss).forward
+    monkeypatch.setattr(type(without[0].loss), "forward",
+                        lambda self, *a, **k: losses.append(1) or forward(self, *a, **k))
+    fit_group(without, X, y, epochs=3, batch_size=10, history=False)
+    assert losses == []
+    for a, b in zip(with_history, without):
+        np.testing.assert_array_equal(a.params, b.params)
+        assert b.history == {}
+    monkeypatch.undo()
+    # a model whose weights overflow is still rolled back, at the epoch fit would name
+    X_big = X * 1e3
+    models = [MLP(hidden=8, lr=1e3, seed=0), MLP(hidden=8, lr=0.01, seed=1)]
+    diverged = fit_group(models, X_big, y, epochs=3, batch_size=10, history=False)
+    assert diverged[0] == 1 and diverged[1] is None
+    assert np.isfinite(models[0].params).all()
+    assert_same_as_alone(models[1:], [dict(hidden=8, lr=0.01, seed=1)], X_big, y, 3, 10)
+
+
 def test_padding_only_where_exact(data):
     """sigmoid, dropout and batch norm models of different widths cannot share a group."""
     X, y = data

@@ -254,8 +254,9 @@ def train_group(specs, X_train, y_train, X_test, y_test, threads=None, on_epoch=
     models = [_model(s) for s in specs]
     epochs, batch_size = specs[0]["epochs"], specs[0]["batch_size"]
     if _groupable_key(specs[0]) is not None:
+        # scored below: the epochs' training loss would be computed for no one
         diverged = fit_group(models, X_train, y_train, epochs=epochs, batch_size=batch_size,
-                             threads=threads, on_epoch=on_epoch)
+                             threads=threads, on_epoch=on_epoch, history=False)
         group_size = len(models)
     else:
         diverged = [_fit_alone(m, X_train, y_train, epochs, batch_size, on_epoch) for m in models]
@@ -529,7 +530,7 @@ def trials(X_train, y_train, X_test, y_test, n: int = 10, seed=None, progress=Fa
     try:
         if _can_group(model_kw):
             diverged = fit_group(models, X_train, y_train, threads=threads, on_epoch=on_epoch,
-                                 **fit_kw)
+                                 history=False, **fit_kw)
         else:
             diverged = [_fit_alone(m, X_train, y_train, on_epoch=on_epoch, **fit_kw)
                         for m in models]

@@ -20,7 +20,8 @@ def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, call
 
     Each epoch: copy what the epoch changes (``rollback.snapshot()``), run its steps
     (``epoch_steps() -> (loss, accuracy)``: scalars for one model, (M,) arrays for a
-    group; accuracy None for regression), then per model: if its loss or weights are
+    group; accuracy None for regression; both None where the steps computed no
+    metrics: then only the epoch number is logged), then per model: if its loss or weights are
     not finite, put back its state from before the epoch and report it once
     (``on_diverged(m, epoch, loss)``, by default ``rollback.diverged``: one model
     raises TrainingDiverged, a group notes it and trains on); else log the epoch,
@@ -46,13 +47,15 @@ def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, call
         for _ in range(epochs):
             snapshot = rollback.snapshot()  # the last finite state, restored on divergence
             loss, accuracy = epoch_steps()
-            loss = np.reshape(loss, M)
+            loss = None if loss is None else np.reshape(loss, M)
             accuracy = None if accuracy is None else np.reshape(accuracy, M)  # None: regression
             finite = rollback.finite(loss)
             stop, all_logs = False, []
             for m in range(M):
                 if diverged[m] is None and finite[m]:
-                    logs = {"epoch": rollback.epoch(m), "loss": float(loss[m])}
+                    logs = {"epoch": rollback.epoch(m)}
+                    if loss is not None:
+                        logs["loss"] = float(loss[m])
                     if accuracy is not None:
                         logs["accuracy"] = float(accuracy[m])
                     all_logs.append(logs)
@@ -60,7 +63,7 @@ def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, call
                 rollback.restore(snapshot, m)  # back to the state from before this epoch
                 if diverged[m] is None:
                     diverged[m] = rollback.epoch(m)
-                    stop |= bool(on_diverged(m, diverged[m], float(loss[m])))
+                    stop |= bool(on_diverged(m, diverged[m], None if loss is None else float(loss[m])))
                 all_logs.append(None)
             if validate is not None and all_logs[0] is not None:
                 val_loss, val_accuracy = validate()
@@ -208,9 +211,12 @@ GATHER_BYTES = 1 << 20  # the most an epoch's shuffled copy of the data takes at
 
 
 def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None,
-                sample_weight=None, penalty=None):
+                sample_weight=None, penalty=None, metrics=True):
     """One pass of minibatch steps. Returns the mean training loss and accuracy
-    over the epoch's batches (as the weights were when each batch was seen).
+    over the epoch's batches (as the weights were when each batch was seen), or
+    (None, None) with ``metrics=False``, which computes neither (for models that are
+    scored afterwards: a two-class log-sum-exp over every row of every model is about
+    8% of a small model group's epoch).
 
     rng: the shuffle stream (``rng.permutation``; None: the rows in their order), or
     ``order``: the rows' order given, (N,) for one model, or (M, N) for a model
@@ -253,6 +259,7 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
     objective_sum = 0.0  # weighted: sum over the batches of sum_i w_i l_i + R
     loss, loss_sum, correct = model.loss, 0.0, 0
     seen = None  # (..., rows, C): each row of the chunk's logits at its step
+    metrics = metrics or weighted  # a weighted step returns its objective anyway
     # overflow shows up in the finiteness check of the caller, so NumPy's warnings are noise
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for chunk_start in range(0, n, rows):
@@ -275,6 +282,8 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
                     objective_sum += objective
                 else:
                     logits = step(xb, yb)
+                    if not metrics:
+                        continue
                 if seen is None:
                     seen = np.empty(lead + (min(rows, n),) + logits.shape[-1:], logits.dtype)
                 seen[..., s:s + yb.shape[-2], :] = logits
@@ -288,6 +297,8 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
             if y_idx is not None:
                 right = predicted_index(chunk) == y_idx.take(idx)  # rows of skipped batches: weight 0
                 correct = correct + (np.count_nonzero(right, axis=-1) if ws is None else ws @ right)
+    if not metrics:
+        return None, None
     mean_loss = objective_sum / total_weight if weighted else loss_sum / n
     if not lead:
         return float(mean_loss), float(correct) / total_weight
