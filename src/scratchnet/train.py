@@ -21,8 +21,8 @@ def run_epochs(model, epoch_steps, *, epochs, rollback=None, validate=None, call
     Each epoch: copy what the epoch changes (``rollback.snapshot()``), run its steps
     (``epoch_steps() -> (loss, accuracy)``: scalars for one model, (M,) arrays for a
     group; accuracy None for regression; both None where the steps computed no
-    metrics: then only the epoch number is logged), then per model: if its loss or weights are
-    not finite, put back its state from before the epoch and report it once
+    metrics, and then only the epoch number is logged), then per model: if its loss
+    or weights are not finite, put back its state from before the epoch and report it once
     (``on_diverged(m, epoch, loss)``, by default ``rollback.diverged``: one model
     raises TrainingDiverged, a group notes it and trains on); else log the epoch,
     with ``validate() -> (val_loss, val_accuracy or None)`` when given, into the
