@@ -495,7 +495,8 @@ class Sequential:
 
     def evaluate(self, X, y, *, chunk_rows=None) -> dict:
         """The mean loss and, for a classifier, the accuracy on (X, y):
-        {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}.
+        {"loss": float, "accuracy": float}; a regressor reports {"loss", "r2"}, R^2 pooled
+        over the outputs (1 - sum of squared errors / total sum of squares, every output's).
         ``chunk_rows``: rows per forward pass (default 65,536)."""
         X = self.prepared_inputs(X)
         Y, y_idx = self.encode_targets(y, len(X))
@@ -580,7 +581,9 @@ class Sequential:
         return {k: v for k, v in bound.arguments.items() if k != "self"}
 
     def score(self, X, y) -> float:
-        """Accuracy of a classifier, R^2 of a regressor (scikit-learn's ``score``)."""
+        """Accuracy of a classifier, R^2 of a regressor: scikit-learn's ``score`` for one
+        output; several outputs are pooled (``evaluate``), where scikit-learn averages
+        the outputs' R^2 (``scratchnet.sklearn.MLPRegressor.score`` does that)."""
         scores = self.evaluate(X, y)
         return scores["r2" if self.task == "regression" else "accuracy"]
 
