@@ -87,7 +87,7 @@ def test_one_forward_per_training_step(moons, monkeypatch):
     model = sn.MLP(hidden=(4,), seed=0)
     calls = []
     original = sn.Sequential.forward
-    monkeypatch.setattr(sn.Sequential, "forward", lambda self, x, train=False: calls.append(train) or original(self, x, train))
+    monkeypatch.setattr(sn.Sequential, "forward", lambda self, x, train=False, **kw: calls.append(train) or original(self, x, train, **kw))
     model.fit(X_train[:100], y_train[:100], epochs=1, batch_size=10)
     assert calls.count(True) == 10
 

@@ -267,3 +267,35 @@ def test_batch_sum_equals_the_sum_over_the_batch_axis(rng):
         np.testing.assert_allclose(kernels.batch_sum(g, out), g.sum(axis=-2)[..., None, :],
                                    rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(out, g.sum(axis=-2), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lead", [(), (3,)], ids=["one model", "a group of 3"])
+@pytest.mark.parametrize("kw", [{}, {"optimizer": "adam"}, {"dropout": 0.2}], ids=["sgd", "adam", "dropout"])
+def test_rows_gathered_with_their_ones_column_change_no_bit(lead, kw, monkeypatch):
+    """train_epoch gathers a small X's rows as [x, 1] for the first Dense layer
+    (Sequential.input_with_ones): the same bits as the layer copying each batch into
+    its own [x, 1]. A partial last batch (25 rows, batch 10) included."""
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((25, 3)), rng.integers(0, 4, 25)
+    Y = one_hot(y, 4)
+    order = np.stack([rng.permutation(25) for _ in range(3)]) if lead else None
+    results = []
+    for gathered in (True, False):
+        model = built_mlp(**kw)
+        if lead:  # the same model three times, stacked as a group
+            from scratchnet.group import Shard, widths
+            net = Shard([built_mlp(**kw) for _ in range(3)], widths(model)).net
+        else:
+            net = model
+        if not gathered:
+            monkeypatch.setattr(type(net), "input_with_ones", lambda self, X, max_bytes: None)
+        seen = []
+        original = L.Dense.forward_with_ones
+        monkeypatch.setattr(L.Dense, "forward_with_ones",
+                            lambda self, x1: seen.append(x1.shape) or original(self, x1))
+        for _ in range(2):
+            train_epoch(net, X, Y, y, 10, None if lead else np.random.default_rng(0), order=order)
+        monkeypatch.undo()
+        assert bool(seen) == gathered and all(s[-1] == 4 for s in seen)  # 3 features + ones
+        results.append(net.params.copy())
+    np.testing.assert_array_equal(results[0], results[1])

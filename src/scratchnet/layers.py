@@ -127,6 +127,19 @@ class Dense(Layer):
 
     FOLD_COPY_MAX = 4096  # inputs this small are copied into [x, 1] for free (a call costs more)
 
+    def forward_with_ones(self, x1):
+        """The training forward of x1 = [x, 1] (..., B, F_in + 1), its last column ones,
+        as given: [x, 1] @ [W; b], the same as ``forward(x, train=True)`` without copying x
+        into a buffer (``train_epoch`` gathers the batch's rows with their ones column:
+        ``Sequential.input_with_ones``). x1 must stay unchanged until ``backward``."""
+        bufs = self._scratch.get(x1.shape)
+        if bufs is None or x1.dtype != bufs[3].dtype:
+            x_shape = x1.shape[:-1] + (x1.shape[-1] - 1,)
+            bufs = keep_buffers(self._scratch, x1.shape, (None, None, None, np.empty(
+                x1.shape[:-1] + (self.units,), x1.dtype), np.empty(x_shape, x1.dtype)))
+        self.x1, self.x1T, self.grad_in = x1, x1.swapaxes(-1, -2), bufs[4]
+        return product(x1, self.Wb, bufs[3])
+
     def _buffers(self, x):
         """Training-step arrays for inputs like ``x``: (x1, x1T, x1's x part, out,
         grad_in), the first three None where the bias is not folded; or None where

@@ -134,9 +134,10 @@ def restore_training(model, snapshot) -> None:
     model.optimizer.load_state(optimizer_state)
 
 
-def make_step(model):
+def make_step(model, with_ones=False):
     """The minibatch step for ``model``, its lookups done once (per epoch, or per call
-    of ``train_step``): ``step(xb, yb) -> logits``.
+    of ``train_step``): ``step(xb, yb) -> logits``; ``with_ones``: xb is [x, 1]
+    (``Sequential.input_with_ones``).
 
     One step is: forward, dL/dlogits from the loss, backward, the optimizer's update.
     xb: (B, F) (or (B, C, L)), yb: (B, C) targets as the loss takes them; a model
@@ -150,7 +151,7 @@ def make_step(model):
     update = optimizer.step if lr is None else optimizer.step_folded
 
     def step(xb, yb):
-        logits = forward(xb, train=True)
+        logits = forward(xb, train=True, with_ones=with_ones)
         if gradient is None:
             loss.forward(logits, yb)
             grad_logits = loss.backward()
@@ -165,7 +166,7 @@ def make_step(model):
     return step
 
 
-def make_weighted_step(model, penalty=None):
+def make_weighted_step(model, penalty=None, with_ones=False):
     """The minibatch step of a weighted mean loss plus a penalty (scikit-learn's
     objective): ``step(xb, yb, wb) -> (logits, sum_i w_i l_i + R)``, the batch's
     objective L_b times its weight, or None for a batch whose weights sum to 0 (it
@@ -189,7 +190,7 @@ def make_weighted_step(model, penalty=None):
         w_sum = len(xb) if wb is None else wb.sum()
         if w_sum == 0:
             return None
-        logits = forward(xb, train=True)
+        logits = forward(xb, train=True, with_ones=with_ones)
         row_loss, grad_logits = rows(logits, yb)
         # w_i * (1 / sum w), rounded as engine.loss_and_grad rounds it
         grad_logits *= 1.0 / w_sum if wb is None else (wb * (1.0 / w_sum))[:, None]
@@ -244,6 +245,11 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
         order = rng.permutation(n) if rng is not None else np.arange(n)
     lead = order.shape[:-1]  # () for one model, (M,) for a group
     M = int(np.prod(lead))
+    # small data: the rows gathered with a ones column for a first Dense layer (no copy
+    # a step); a copy of X, so only where it is no larger than a gathered chunk
+    X1 = None if augment is not None else model.input_with_ones(X, GATHER_BYTES)
+    if X1 is not None:
+        X = X1
     row_bytes = M * (X.dtype.itemsize * math.prod(X.shape[1:]) + Y[:1].nbytes)
     rows = max(1, GATHER_BYTES // row_bytes // batch_size) * batch_size
     # a sparse X (scipy's CSR; NumPy alone is needed here): each gathered chunk made dense
@@ -252,9 +258,9 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
     if weighted:
         sample_weight = None if sample_weight is None else np.asarray(sample_weight)
         _check_weighted(model, lead, sample_weight, n)
-        step = make_weighted_step(model, penalty)
+        step = make_weighted_step(model, penalty, with_ones=X1 is not None)
     else:
-        step = make_step(model)
+        step = make_step(model, with_ones=X1 is not None)
     total_weight = n if sample_weight is None else sample_weight.sum()
     objective_sum = 0.0  # weighted: sum over the batches of sum_i w_i l_i + R
     loss, loss_sum, correct = model.loss, 0.0, 0
