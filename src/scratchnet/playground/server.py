@@ -34,6 +34,7 @@ from .session import Session
 need("starlette", "playground")
 need("uvicorn", "playground")
 
+import anyio  # noqa: E402 (Starlette's own dependency)
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: E402
@@ -58,6 +59,7 @@ class Connection:
         self.lock = asyncio.Lock()  # one session operation at a time
         self.playing = False
         self.wake = asyncio.Event()
+        self.training = None  # the epoch in flight (a thread's), if any
         self.ready = True  # the page has drawn the last frame
         self.sent_version = None
         self.sent_history = 0
@@ -82,7 +84,14 @@ class Connection:
             self.closed = True
             self.playing = False
             player.cancel()
-            self.sessions.pop(self.token, None)
+            try:
+                if self.training is not None:  # a thread can't be cancelled: its epoch ends
+                    # first, even where the server cancels this task (anyio cancels every
+                    # await of a cancelled scope: shielded, with a bound)
+                    with anyio.move_on_after(30, shield=True):
+                        await asyncio.wait([self.training])
+            finally:
+                self.sessions.pop(self.token, None)
 
     # -- messages ------------------------------------------------------------------
     async def handle(self, text, raw):
@@ -210,7 +219,10 @@ class Connection:
                 if not self.playing:
                     break
                 async with self.lock:
-                    going = await asyncio.to_thread(s.train, 1)
+                    # shielded: a closing tab cancels this task, not the epoch in flight,
+                    # which it then waits for (run), so training stops with the session
+                    self.training = asyncio.ensure_future(asyncio.to_thread(s.train, 1))
+                    going = await asyncio.shield(self.training)
                 if not going:
                     break
             if not going:
