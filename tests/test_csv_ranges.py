@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 from conftest import require
+from test_reader import read_parts_used
 
 from scratchnet import datasets
 
@@ -59,15 +60,7 @@ def assert_same(got, want):
 def in_ranges(monkeypatch):
     """read(path, part_bytes, cores, **kwargs): read_csv with ranges of part_bytes on
     that many threads; ``used`` records whether each _read_parts call read the file."""
-    used = []
-    read_parts = datasets._CsvSource._read_parts
-
-    def spy(self, spec, labels_as):
-        out = read_parts(self, spec, labels_as)
-        used.append(out is not None)
-        return out
-
-    monkeypatch.setattr(datasets._CsvSource, "_read_parts", spy)
+    used = read_parts_used(monkeypatch)
 
     def read(path, part_bytes, cores=3, **kwargs):
         with monkeypatch.context() as m:

@@ -217,6 +217,12 @@ def ranges(monkeypatch):
     ranges read are recorded, so a test can tell whether the file was cut."""
     monkeypatch.setattr(datasets, "_PART_BYTES", 1)
     monkeypatch.setattr(datasets, "_cores", lambda: 3)
+    return read_parts_used(monkeypatch)
+
+
+def read_parts_used(monkeypatch) -> list[bool]:
+    """Record, per call of _CsvSource._read_parts, whether it read the file in byte
+    ranges (False: it left the file to the whole-file reader)."""
     used = []
     read_parts = datasets._CsvSource._read_parts
 
