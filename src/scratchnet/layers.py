@@ -131,13 +131,13 @@ class Dense(Layer):
         """The training forward of x1 = [x, 1] (..., B, F_in + 1), its last column ones,
         as given: [x, 1] @ [W; b], the same as ``forward(x, train=True)`` without copying x
         into a buffer (``train_epoch`` gathers the batch's rows with their ones column:
-        ``Sequential.input_with_ones``). x1 must stay unchanged until ``backward``."""
+        ``Sequential.input_with_ones``). x1 must stay unchanged until ``backward``. Only
+        a first layer takes it, which needs no input gradient: no buffer for one."""
         bufs = self._scratch.get(x1.shape)
         if bufs is None or x1.dtype != bufs[3].dtype:
-            x_shape = x1.shape[:-1] + (x1.shape[-1] - 1,)
-            bufs = keep_buffers(self._scratch, x1.shape, (None, None, None, np.empty(
-                x1.shape[:-1] + (self.units,), x1.dtype), np.empty(x_shape, x1.dtype)))
-        self.x1, self.x1T, self.grad_in = x1, x1.swapaxes(-1, -2), bufs[4]
+            out = np.empty(x1.shape[:-1] + (self.units,), x1.dtype)
+            bufs = keep_buffers(self._scratch, x1.shape, (None, None, None, out, None))
+        self.x1, self.x1T, self.grad_in = x1, x1.swapaxes(-1, -2), None
         return product(x1, self.Wb, bufs[3])
 
     def _buffers(self, x):
