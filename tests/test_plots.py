@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -71,3 +74,48 @@ def test_png_size_refuses_other_files(tmp_path):
     (tmp_path / "x.png").write_text("not an image")
     with pytest.raises(ValueError, match="not a PNG"):
         plots.png_size(tmp_path / "x.png")
+
+
+SWEEP_ARGS = (np.arange(3, 10), np.linspace(0.8, 0.95, 7), np.full(7, 0.01))
+
+
+def test_a_painter_draws_the_same_figure_in_its_child(tmp_path):
+    """The figure from the painter's child is the same PNG as one drawn here; the child
+    ends with the painter."""
+    here = plots.plot_sweep(*SWEEP_ARGS, tmp_path / "here")
+    with plots.Painter() as painter:
+        child = painter._child
+        assert child is not None and child.is_alive()
+        there = painter.draw("plot_sweep", *SWEEP_ARGS, tmp_path / "there")
+        assert child.is_alive()  # drawn there: the child did not fail
+    assert not child.is_alive()
+    assert_png_and_svg(there, "there")
+    assert there[0].read_bytes() == here[0].read_bytes()
+
+
+def test_a_painter_leaves_matplotlib_out_of_this_process(tmp_path):
+    code = ("import sys; from scratchnet import plots\n"
+            "with plots.Painter() as p:\n"
+            f"    p.draw('plot_sweep', [3, 4], [0.8, 0.9], [0.01, 0.02], {str(tmp_path / 's')!r})\n"
+            "print(sorted(m for m in sys.modules if m.startswith('matplotlib')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+    assert plots.png_size(tmp_path / "s.png") == SIZE
+
+
+def test_a_painter_raises_the_figures_own_error(tmp_path):
+    with plots.Painter() as painter:
+        with pytest.raises(ValueError, match="one length"):
+            painter.draw("plot_sweep", np.arange(3), np.zeros(2), np.zeros(2), tmp_path / "bad")
+        assert painter._child is None  # closed, and the figure was drawn here for its error
+        assert_png_and_svg(painter.draw("plot_sweep", *SWEEP_ARGS, tmp_path / "after"), "after")
+        with pytest.raises(ValueError, match="no figure named 'png_size'"):
+            painter.draw("png_size", tmp_path / "after.png")
+    assert not list(tmp_path.glob("bad*"))
+
+
+def test_without_fork_a_painter_draws_here(tmp_path, monkeypatch):
+    monkeypatch.setattr(plots.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with plots.Painter() as painter:
+        assert painter._child is None
+        assert_png_and_svg(painter.draw("plot_sweep", *SWEEP_ARGS, tmp_path / "s"), "s")

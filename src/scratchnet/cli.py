@@ -606,7 +606,7 @@ SWEEP_EXAMPLES = """examples:
 
 
 def cmd_sweep(args) -> dict:
-    from . import runs
+    from . import plots
     from . import sweep as sw
 
     _count("--trials", args.trials, 1)
@@ -619,30 +619,17 @@ def cmd_sweep(args) -> dict:
     if seed is None:
         seed = sw.fresh_seed()
     points = sw.random_search(args.random, seed=seed, **axes) if random else sw.grid(**axes)
-    client = None
-    if args.scheduler:
-        from distributed import Client
-
-        client = Client(args.scheduler, timeout="20s")
-    try:
-        X_train, X_test, y_train, y_test = datasets.tutorial_moons()
-        with runs.interrupt_on_signals():
-            result = sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials,
-                              seed=seed, preset=args.preset, out=args.out, resume=args.resume,
-                              client=client, threads=args.threads, group_size=args.group_size,
-                              progress=show_progress(args))
-    except runs.Stopped as e:
-        raise runs.Stopped(e.signum, f"the finished groups are saved in {args.out}; "
-                                     f"run the same command with --resume to continue") from None
-    finally:
-        if client is not None:
-            client.close()
-    plots = [] if args.no_plot else sw.plot(result, Path(args.out) / "sweep.png")
+    # the figure's painter first: its child is forked before a Dask client's threads exist
+    with contextlib.ExitStack() as stack:
+        painter = None if args.no_plot else stack.enter_context(plots.Painter())
+        result = _run_sweep(args, sw, points, seed)
+        figures = [] if painter is None else sw.plot(result, Path(args.out) / "sweep.png",
+                                                     painter=painter)
     best = result.best(args.top)
     varying = sw.varying_axes(result)
     out = {"out": args.out, "models": len(result.rows), "seed": seed,
            "seconds": result.seconds, "skipped_groups": result.skipped_groups,
-           "files": [str(p) for p in result.files + plots], "best": best,
+           "files": [str(p) for p in result.files + figures], "best": best,
            "points": result.summary()}
     if args.json:
         print(json.dumps(out))
@@ -655,6 +642,30 @@ def cmd_sweep(args) -> dict:
         print(f"  {where}  {s['mean']:.4f} ± {s['std']:.4f}  (n={s['trials']})")
     print("wrote " + ", ".join(out["files"]))
     return out
+
+
+def _run_sweep(args, sw, points, seed):
+    """The sweep of ``scratchnet sweep`` (on a Dask cluster with ``--scheduler``)."""
+    from . import runs
+
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler, timeout="20s")
+    try:
+        X_train, X_test, y_train, y_test = datasets.tutorial_moons()
+        with runs.interrupt_on_signals():
+            return sw.sweep(X_train, y_train, X_test, y_test, points, trials=args.trials,
+                            seed=seed, preset=args.preset, out=args.out, resume=args.resume,
+                            client=client, threads=args.threads, group_size=args.group_size,
+                            progress=show_progress(args))
+    except runs.Stopped as e:
+        raise runs.Stopped(e.signum, f"the finished groups are saved in {args.out}; "
+                                     f"run the same command with --resume to continue") from None
+    finally:
+        if client is not None:
+            client.close()
 
 
 def apply_config(parser, args, argv):

@@ -14,7 +14,9 @@ for SVG, so no backend is chosen: a user's ``MPLBACKEND`` or pyplot session is l
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,85 @@ import numpy as np
 FIGSIZE = (6.4, 4.8)
 DPI = 100
 FORMATS = ("png", "svg")
+
+
+class Painter:
+    """Draws this module's figures in a child process started before the work whose
+    results they show, so that matplotlib's import (about a second of a first figure
+    here: docs/benchmarks.md, "Command-line overhead") runs meanwhile. The child runs
+    at the lowest CPU priority (nice 19): it takes only CPU the work leaves idle, a
+    core the work does not use or the gaps between its parts, and does not slow it.
+
+    ``draw("plot_sweep", ...)`` returns what ``plot_sweep(...)`` returns. Where the
+    child cannot start (no ``fork``) or fails, the figure is drawn in this process, so
+    a figure and its errors are the same with a painter as without. Use it as a
+    context manager (or call ``close``): the child ends with it."""
+
+    def __init__(self):
+        self._conn = self._child = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return
+        ctx = multiprocessing.get_context("fork")
+        here, there = ctx.Pipe()
+        self._child = ctx.Process(target=_paint, args=(there, here), daemon=True,
+                                  name="scratchnet-painter")
+        self._child.start()
+        there.close()
+        self._conn = here
+
+    def draw(self, name: str, *args, **kwargs):
+        if not name.startswith("plot_") or not callable(globals().get(name)):
+            raise ValueError(f"no figure named {name!r}")
+        if self._conn is not None:
+            try:
+                self._conn.send((name, args, kwargs))
+                drawn, value = self._conn.recv()
+                if drawn:
+                    return value
+            except (OSError, EOFError):  # the child is gone
+                pass
+            self.close()  # and the figure again here: its error, if any, is raised here
+        return globals()[name](*args, **kwargs)
+
+    def close(self) -> None:
+        conn, child, self._conn, self._child = self._conn, self._child, None, None
+        if conn is not None:
+            conn.close()  # the child reads the end of the pipe and returns
+        if child is not None:
+            child.join(1)  # at once where it waits; mid-import it is killed
+            if child.is_alive():
+                child.kill()
+                child.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _paint(conn, parent_end) -> None:
+    """The painter's child: imports matplotlib, then draws what it is sent until the
+    pipe closes. Ctrl-C is the parent's to handle (it closes the painter)."""
+    parent_end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(19)
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401  (PNG: what savefig will use)
+        import matplotlib.backends.backend_svg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    except Exception:  # the figure fails below, and the parent draws it for its error
+        pass
+    while True:
+        try:
+            name, args, kwargs = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = (True, globals()[name](*args, **kwargs))
+        except Exception:
+            result = (False, None)
+        conn.send(result)
 
 
 def _figure(ncols: int | None = None):

@@ -28,6 +28,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -474,11 +475,14 @@ def format_value(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def plot(result: SweepResult, path, metric: str = "test_accuracy") -> list[Path]:
+def plot(result: SweepResult, path, metric: str = "test_accuracy", painter=None) -> list[Path]:
     """The tutorial's figure: mean ``metric`` against hidden units with a mean +- std band.
     With other axes varying too, one figure per combination of them (``path`` gets
-    their values as a suffix). Returns the files written; none if hidden never varies."""
-    from .plots import plot_sweep
+    their values as a suffix). Returns the files written; none if hidden never varies.
+    ``painter``: a ``plots.Painter`` started before the sweep, to draw with."""
+    from . import plots
+
+    plot_sweep = plots.plot_sweep if painter is None else partial(painter.draw, "plot_sweep")
 
     summary = result.summary(metric)
     varying = [k for k in summary[0] if k not in ("point", "trials", "mean", "std", "min", "max")
