@@ -114,6 +114,12 @@ def test_a_painter_raises_the_figures_own_error(tmp_path):
     assert not list(tmp_path.glob("bad*"))
 
 
+def test_a_painter_draws_here_what_it_cannot_send(tmp_path):
+    with plots.Painter() as painter:
+        title = type("Title", (str,), {"__reduce__": lambda self: 1 / 0})("unsendable")
+        assert_png_and_svg(painter.draw("plot_sweep", *SWEEP_ARGS, tmp_path / "s", title=title), "s")
+
+
 def test_without_fork_a_painter_draws_here(tmp_path, monkeypatch):
     monkeypatch.setattr(plots.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
     with plots.Painter() as painter:

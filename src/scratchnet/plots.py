@@ -59,7 +59,7 @@ class Painter:
                 drawn, value = self._conn.recv()
                 if drawn:
                     return value
-            except (OSError, EOFError):  # the child is gone
+            except Exception:  # the child is gone, or an argument cannot be sent
                 pass
             self.close()  # and the figure again here: its error, if any, is raised here
         return globals()[name](*args, **kwargs)
