@@ -69,8 +69,8 @@ class Painter:
         if conn is not None:
             conn.close()  # the child reads the end of the pipe and returns
         if child is not None:
-            child.join(1)  # at once where it waits; mid-import it is killed
-            if child.is_alive():
+            child.join(0.1)  # an idle child returns at once; one still importing (the
+            if child.is_alive():  # work failed early, say) holds nothing to wait for
                 child.kill()
                 child.join()
 
