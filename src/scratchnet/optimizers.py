@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .kernels import typed
 from .validation import check_number, check_positive
 
 
@@ -220,25 +221,42 @@ class Adam(Optimizer):
         g = self._gradient(params, grads, weight_decay=not self.decoupled)
         if not hasattr(self, "m"):
             self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), np.zeros(())
-        # lr (and weight decay) in the parameters' dtype, as a model group holds them per
-        # parameter: a float32 group of one then rounds its step as the model alone does
-        lr = self.lr if isinstance(self.lr, np.ndarray) else np.asarray(self.lr, params.dtype)
-        if self.decoupled and self._decays:
-            params *= 1 - lr * self.weight_decay
+        lr, b1, b1_, b2, b2_, eps, decay, work, denom = self._per_step(params)
+        if decay is not None:  # AdamW: theta <- theta (1 - lr wd)
+            params *= decay
         self.t += 1
-        t, b1, b2 = float(self.t), self.beta1, self.beta2
-        work, denom = self._scratch(params, 1), self._scratch(params, 2)
+        t = float(self.t)
         self.m *= b1
-        self.m += np.multiply(g, 1 - b1, out=work)
+        self.m += np.multiply(g, b1_, out=work)  # (1 - b1) g
         self.v *= b2
-        np.multiply(g, 1 - b2, out=work)
+        np.multiply(g, b2_, out=work)
         work *= g
         self.v += work  # (1 - b2) g^2
         np.sqrt(self.v, out=denom)
-        denom /= math.sqrt(1 - b2**t)
-        denom += self.eps
-        np.multiply(self.m, lr / (1 - b1**t), out=work)
+        denom /= math.sqrt(1 - self.beta2**t)
+        denom += eps
+        np.multiply(self.m, lr / (1 - self.beta1**t), out=work)
         params -= np.divide(work, denom, out=work)
+
+    def _per_step(self, params):
+        """(lr, b1, 1 - b1, b2, 1 - b2, eps, decay, work, denom), made once for the
+        parameters' shape and dtype and these hyper-parameters: the numbers as 0-d arrays of that
+        dtype, the values NumPy would convert Python numbers to at every call (the same
+        bits) without the conversions, a third of a small array's call; work and denom
+        arrays like params, so the rule allocates nothing after its first step. lr in
+        that dtype also as a model group holds it per parameter: a float32 group of one
+        rounds its step as the model alone does. decay: AdamW's factor 1 - lr wd, or None."""
+        lr, wd = self.lr, self.weight_decay
+        key = (params.shape, params.dtype, lr if np.isscalar(lr) else id(lr),
+               wd if np.isscalar(wd) else id(wd), self.beta1, self.beta2, self.eps)
+        cached = self.__dict__.get("_per_step_of")
+        if cached is None or cached[0] != key:
+            b1, b2, dtype = self.beta1, self.beta2, params.dtype
+            lr = lr if isinstance(lr, np.ndarray) else np.asarray(lr, dtype)
+            decay = 1 - lr * wd if self.decoupled and self._decays else None
+            cached = self._per_step_of = (key, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, self.eps), dtype)
+                                          + (decay, np.empty_like(params), np.empty_like(params)))
+        return cached[1]
 
 
 class AdamW(Adam):
