@@ -622,7 +622,7 @@ def cmd_sweep(args) -> dict:
     # the figure's painter first: its child is forked before a Dask client's threads exist
     with contextlib.ExitStack() as stack:
         painter = None if args.no_plot else stack.enter_context(plots.Painter())
-        result = _run_sweep(args, sw, points, seed)
+        result = _run_sweep(args, points, seed)
         figures = [] if painter is None else sw.plot(result, Path(args.out) / "sweep.png",
                                                      painter=painter)
     best = result.best(args.top)
@@ -644,9 +644,10 @@ def cmd_sweep(args) -> dict:
     return out
 
 
-def _run_sweep(args, sw, points, seed):
+def _run_sweep(args, points, seed):
     """The sweep of ``scratchnet sweep`` (on a Dask cluster with ``--scheduler``)."""
     from . import runs
+    from . import sweep as sw
 
     client = None
     if args.scheduler:

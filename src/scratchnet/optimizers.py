@@ -79,12 +79,11 @@ class Optimizer:
     def _scratch(self, params, i):
         """The i-th work array shaped like ``params``, kept between steps: an update
         rule's temporaries cost no allocation (and no page faults) after the first step."""
-        bufs = self.__dict__.setdefault("_work", [])
-        while len(bufs) <= i:
-            bufs.append(None)
-        buf = bufs[i]
-        if buf is None or buf.shape != params.shape or buf.dtype != params.dtype:
-            buf = bufs[i] = np.empty_like(params)
+        if self.__dict__.get("_work_of") is not params:  # made for that very array: an
+            self._work_of, self._work = params, {}  # identity check, not shape and dtype
+        buf = self._work.get(i)
+        if buf is None:
+            buf = self._work[i] = np.empty_like(params)
         return buf
 
     def state(self) -> dict[str, np.ndarray]:
@@ -221,11 +220,12 @@ class Adam(Optimizer):
         g = self._gradient(params, grads, weight_decay=not self.decoupled)
         if not hasattr(self, "m"):
             self.m, self.v, self.t = np.zeros_like(params), np.zeros_like(params), np.zeros(())
-        lr, b1, b1_, b2, b2_, eps, decay, work, denom = self._per_step(params)
+        lr, b1, b1_, b2, b2_, eps, decay = self._constants(params.dtype)
         if decay is not None:  # AdamW: theta <- theta (1 - lr wd)
             params *= decay
         self.t += 1
         t = float(self.t)
+        work, denom = self._scratch(params, 1), self._scratch(params, 2)
         self.m *= b1
         self.m += np.multiply(g, b1_, out=work)  # (1 - b1) g
         self.v *= b2
@@ -238,24 +238,23 @@ class Adam(Optimizer):
         np.multiply(self.m, lr / (1 - self.beta1**t), out=work)
         params -= np.divide(work, denom, out=work)
 
-    def _per_step(self, params):
-        """(lr, b1, 1 - b1, b2, 1 - b2, eps, decay, work, denom), made once for the
-        parameters' shape and dtype and these hyper-parameters: the numbers as 0-d arrays of that
-        dtype, the values NumPy would convert Python numbers to at every call (the same
-        bits) without the conversions, a third of a small array's call; work and denom
-        arrays like params, so the rule allocates nothing after its first step. lr in
-        that dtype also as a model group holds it per parameter: a float32 group of one
-        rounds its step as the model alone does. decay: AdamW's factor 1 - lr wd, or None."""
+    def _constants(self, dtype):
+        """(lr, b1, 1 - b1, b2, 1 - b2, eps, decay) as 0-d arrays of the parameters'
+        dtype, made once for these hyper-parameters: the values NumPy would convert the
+        Python numbers to at every call (the same bits), without the conversions, a third
+        of a small array's call. lr in that dtype also as a model group holds it per
+        parameter: a float32 group of one rounds its step as the model alone does.
+        decay: AdamW's factor 1 - lr wd, or None."""
         lr, wd = self.lr, self.weight_decay
-        key = (params.shape, params.dtype, lr if np.isscalar(lr) else id(lr),
-               wd if np.isscalar(wd) else id(wd), self.beta1, self.beta2, self.eps)
-        cached = self.__dict__.get("_per_step_of")
+        key = (dtype, lr if np.isscalar(lr) else id(lr), wd if np.isscalar(wd) else id(wd),
+               self.beta1, self.beta2, self.eps)
+        cached = self.__dict__.get("_constants_of")
         if cached is None or cached[0] != key:
-            b1, b2, dtype = self.beta1, self.beta2, params.dtype
+            b1, b2 = self.beta1, self.beta2
             lr = lr if isinstance(lr, np.ndarray) else np.asarray(lr, dtype)
             decay = 1 - lr * wd if self.decoupled and self._decays else None
-            cached = self._per_step_of = (key, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, self.eps), dtype)
-                                          + (decay, np.empty_like(params), np.empty_like(params)))
+            cached = self._constants_of = (
+                key, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, self.eps), dtype) + (decay,))
         return cached[1]
 
 
