@@ -182,6 +182,24 @@ def test_optimizers_equal_the_reference(name, extra, rng):
     close(theta, _reference_run(name, theta0, grads, kw))
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_follows_hyper_parameters_changed_between_steps(name, rng):
+    """Adam keeps its numbers as arrays made once (``_constants``): a learning rate or
+    weight decay set between steps (a schedule) must still reach the next step."""
+    theta = rng.standard_normal(40)
+    opt = optimizers.get(name, lr=0.05, weight_decay=0.01)
+    reference, m, v = theta.copy(), np.zeros(40), np.zeros(40)
+    for t, (lr, wd) in enumerate([(0.05, 0.01), (0.05, 0.01), (0.02, 0.01), (0.02, 0.1), (0.05, 0.1)], 1):
+        opt.lr, opt.weight_decay = lr, wd
+        g = rng.standard_normal(40)
+        opt.step(theta, g.copy())
+        if name == "adamw":
+            reference, m, v = F.adam(reference, g, m, v, t, lr, decoupled_weight_decay=wd)
+        else:
+            reference, m, v = F.adam(reference, F.l2_and_l1(reference, g, wd), m, v, t, lr)
+        close(theta, reference)
+
+
 @pytest.mark.parametrize("loss,n_out", [("softmax_cross_entropy", 3), ("binary_cross_entropy", 1),
                                         ("mse", 2)])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])

@@ -125,3 +125,37 @@ def test_without_fork_a_painter_draws_here(tmp_path, monkeypatch):
     with plots.Painter() as painter:
         assert painter._child is None
         assert_png_and_svg(painter.draw("plot_sweep", *SWEEP_ARGS, tmp_path / "s"), "s")
+
+
+def test_in_the_painter_the_svg_is_drawn_aside(tmp_path, monkeypatch):
+    """In the painter's child, the SVG is written by a forked copy while the PNG is
+    drawn; where the fork fails, or the copy does, it is written here instead."""
+    monkeypatch.setattr(plots, "_IN_PAINTER", True)
+    forked, draw_aside = [], plots._draw_aside
+    monkeypatch.setattr(plots, "_draw_aside", lambda *a: forked.append(draw_aside(*a)) or forked[-1])
+    assert_png_and_svg(plots.plot_sweep(*SWEEP_ARGS, tmp_path / "aside"), "aside")
+    assert len(forked) == 1 and isinstance(forked[0], int)
+    assert plots.png_size(tmp_path / "aside.png") == SIZE
+
+    def no_fork():
+        raise OSError("no fork here")
+
+    monkeypatch.setattr(plots.os, "fork", no_fork)
+    assert_png_and_svg(plots.plot_sweep(*SWEEP_ARGS, tmp_path / "nofork"), "nofork")
+    assert forked[-1] is None
+    monkeypatch.undo()
+
+    import os
+
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(plots, "_IN_PAINTER", True)
+    here, savefig = os.getpid(), Figure.savefig
+
+    def fails_in_a_fork(fig, *args, **kwargs):
+        if os.getpid() != here:
+            raise OSError("disk full")
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", fails_in_a_fork)
+    assert_png_and_svg(plots.plot_sweep(*SWEEP_ARGS, tmp_path / "failed"), "failed")

@@ -197,12 +197,13 @@ def relu_gate(out: np.ndarray, grad_out: np.ndarray, gate: np.ndarray, zeros) ->
     return np.multiply(grad_out, gate, out=gate)
 
 
-def product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """= ``np.matmul(a, b, out=out)``; for two 2-D operands through ``ndarray.dot``, which
-    skips matmul's ufunc dispatch (a microsecond of a small product). The same bits."""
-    if a.ndim == b.ndim == 2:
-        return a.dot(b, out=out)
-    return np.matmul(a, b, out=out)
+def product_for(ndim: int):
+    """``np.matmul`` as ``f(a, b, out=out)`` for operands of ``ndim`` dimensions: for 2-D
+    ones (one model) ``ndarray.dot``, which skips matmul's ufunc dispatch (a microsecond
+    of a small product), for a model group's (M, ...) stacks ``np.matmul``. The same
+    bits. A layer chooses once, not per product: a Python call around each product
+    would cost about what the choice saves."""
+    return np.ndarray.dot if ndim == 2 else np.matmul
 
 
 def leaky_gate(x: np.ndarray, slope: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import init as initializers
-from .kernels import (ONE, batch_sum, buffers_like, exp_capped, keep_buffers, leaky_gate, product,
+from .kernels import (ONE, batch_sum, buffers_like, exp_capped, keep_buffers, leaky_gate, product_for,
                       relu_gate, sigmoid, softmax, stacked_bias, typed)
 from .validation import check_number, check_positive
 
@@ -105,6 +105,7 @@ class Dense(Layer):
         self.Wb = stacked_bias(params["W"], params["b"])
         self.grad_Wb = stacked_bias(grads["W"], grads["b"])
         self.WT = None if self.Wb is None else params["W"].swapaxes(-1, -2)
+        self.product = None if self.Wb is None else product_for(self.Wb.ndim)
         self._scratch = {}
 
     def forward(self, x, train=False):
@@ -123,7 +124,7 @@ class Dense(Layer):
             out += self.params["b"][..., None, :]
             return out
         x_part[...] = x
-        return product(self.x1, self.Wb, out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
+        return self.product(self.x1, self.Wb, out=out)  # a model group: (M, B, F + 1) @ (M, F + 1, H)
 
     FOLD_COPY_MAX = 4096  # inputs this small are copied into [x, 1] for free (a call costs more)
 
@@ -138,7 +139,7 @@ class Dense(Layer):
             out = np.empty(x1.shape[:-1] + (self.units,), x1.dtype)
             bufs = keep_buffers(self._scratch, x1.shape, (None, None, None, out, None))
         self.x1, self.x1T, self.grad_in = x1, x1.swapaxes(-1, -2), None
-        return product(x1, self.Wb, bufs[3])
+        return self.product(x1, self.Wb, out=bufs[3])
 
     def _buffers(self, x):
         """Training-step arrays for inputs like ``x``: (x1, x1T, x1's x part, out,
@@ -169,10 +170,10 @@ class Dense(Layer):
             if not self.needs_input_grad:
                 return None
             return np.matmul(grad_out, self.params["W"].swapaxes(-1, -2), out=self.grad_in)
-        product(self.x1T, grad_out, self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
+        self.product(self.x1T, grad_out, out=self.grad_Wb)  # [x, 1]^T g = [grad_W; grad_b]
         if not self.needs_input_grad:
             return None
-        return product(grad_out, self.WT, self.grad_in)
+        return self.product(grad_out, self.WT, out=self.grad_in)
 
     def config(self):
         return {"type": "Dense", "units": self.units, "init": self.init}
@@ -187,15 +188,15 @@ class ReLU(Layer):
 
     def forward(self, x, train=False):
         if not train:
-            self.out, self.grad_in = np.maximum(x, 0), None
+            self.out, self.zeros, self.grad_in = np.maximum(x, 0), None, None
             return self.out
         # into a buffer reused by every step of this batch shape; max against zeros
         # of the same shape costs half of max against the scalar 0 on small batches
         bufs = self._scratch.get(x.shape)
         if bufs is None or bufs[0].dtype != x.dtype:
             bufs = keep_buffers(self._scratch, x.shape, (np.empty_like(x), np.zeros_like(x), np.empty_like(x)))
-        self.out, zeros, self.grad_in = bufs
-        return np.maximum(x, zeros, out=self.out)
+        self.out, self.zeros, self.grad_in = bufs
+        return np.maximum(x, self.zeros, out=self.out)
 
     def infer(self, x, inplace=False):
         return np.maximum(x, 0, out=x if inplace else None)
@@ -204,8 +205,7 @@ class ReLU(Layer):
         # eq. 17 corrected: the gate is 1 where x > 0, not where x >= 1.
         # out = max(x, 0) >= 0, so sign(out) is that gate, in the float dtype.
         # sign has the lower fixed cost, out > 0 the lower cost per element.
-        bufs = self._scratch.get(self.out.shape) if self.grad_in is not None else None
-        return relu_gate(self.out, grad_out, self.grad_in, None if bufs is None else bufs[1])
+        return relu_gate(self.out, grad_out, self.grad_in, self.zeros)
 
 
 class Softmax(Layer):
@@ -528,7 +528,7 @@ class BatchNorm1d(Layer):
             if n * n * F > self.CENTER_MAX:  # a large batch: a mean and a subtraction instead
                 center = None
             constants = ((center, None if center is None else center[:n], mean_row, np.ones((1, n), x.dtype))
-                         + typed((self.eps, 1 - m), x.dtype) + (moves,))
+                         + typed((self.eps, 1 - m), x.dtype) + (moves, product_for(x.ndim)))
             bufs = keep_buffers(self._scratch, x.shape, views + work + constants)
         return bufs
 
@@ -546,13 +546,15 @@ class BatchNorm1d(Layer):
         # centering and mean_row its first n rows and its last; moves: the running
         # update's factors of the mean and of the biased variance, [m; m n / (n - 1)]
         (centered_mean, centered, mean, var, mean_var, out, self.work, self.grad_in, moved,
-         self.row, center, self.centering, self.mean_row, self.ones, eps, keep, moves) = self._buffers(x)
+         self.row, center, self.centering, self.mean_row, self.ones, eps, keep, moves,
+         self.product) = self._buffers(x)
+        product = self.product
         if center is not None:
-            product(center, x, centered_mean)
+            product(center, x, out=centered_mean)
         else:
-            np.subtract(x, product(self.mean_row, x, mean), out=centered)
+            np.subtract(x, product(self.mean_row, x, out=mean), out=centered)
         squares = np.multiply(centered, centered, out=out)  # out as work space
-        product(self.mean_row, squares, var)  # the biased batch variance, as x.var computes it
+        product(self.mean_row, squares, out=var)  # the biased batch variance, as x.var computes it
         # running = (1 - m) running + m [mean; n / (n - 1) var]: the unbiased variance
         running = self._running_stats()
         running *= keep
@@ -580,16 +582,17 @@ class BatchNorm1d(Layer):
             np.add.reduce(grad_out, axis=-2, out=self.grads["beta"])
             return grad_out * (self.gamma / self.std)
         grad_gamma, grad_beta = self.grad_rows
+        product = self.product
         work = np.multiply(grad_out, x_hat, out=self.work)
-        product(self.ones, work, grad_gamma)  # sum_B grad_out x_hat
-        product(self.ones, grad_out, grad_beta)  # sum_B grad_out
+        product(self.ones, work, out=grad_gamma)  # sum_B grad_out x_hat
+        product(self.ones, grad_out, out=grad_beta)  # sum_B grad_out
         # the batch mean and variance depend on x too: with g = grad_out,
         # dx = gamma / std (g - mean_B(g) - x_hat mean_B(g x_hat))
         if self.centering is not None:  # g - mean_B(g)
-            grad = product(self.centering, grad_out, self.grad_in)
+            grad = product(self.centering, grad_out, out=self.grad_in)
         else:
-            grad = np.subtract(grad_out, product(self.mean_row, grad_out, self.row), out=self.grad_in)
-        grad -= np.multiply(x_hat, product(self.mean_row, work, self.row), out=work)
+            grad = np.subtract(grad_out, product(self.mean_row, grad_out, out=self.row), out=self.grad_in)
+        grad -= np.multiply(x_hat, product(self.mean_row, work, out=self.row), out=work)
         grad *= np.divide(self.gamma, self.std, out=self.row)
         return grad
 

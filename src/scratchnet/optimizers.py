@@ -14,6 +14,7 @@ All apply to every parameter, biases included.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -62,8 +63,10 @@ class Optimizer:
 
     def _gradient(self, params, grads, weight_decay=True):
         """The gradient the rule sees: clipped, plus L2 weight decay and the L1
-        penalty's subgradient ``l1 * sign(theta)`` (0 at theta = 0), all in place
-        (``grads`` belongs to the step: the next backward overwrites it anyway)."""
+        penalty's subgradient ``l1 * sign(theta)`` (0 at theta = 0), all in place:
+        it returns ``grads`` itself. ``grads`` belongs to the step (the next backward
+        overwrites it anyway), so an update rule may also use it as work space once it
+        has read it; after a step it holds no gradient."""
         if self.clipnorm is not None:
             if self._model_blocks is None:
                 clip_by_global_norm(grads, self.clipnorm)
@@ -139,18 +142,19 @@ class SGD(Optimizer):
         params -= lr_grads
 
     def _step_full(self, params, grads):
-        g = self._gradient(params, grads)
+        g = self._gradient(params, grads)  # grads itself: the step's to overwrite
+        direction = g
         if self.momentum:
             if not hasattr(self, "velocity"):
                 self.velocity = np.zeros_like(params)
-            self.velocity *= self.momentum
-            self.velocity += g
+            v = self.velocity
+            v *= self.momentum
+            v += g
             if self.nesterov:  # g + mu * v
-                work = np.multiply(self.velocity, self.momentum, out=self._scratch(params, 1))
-                g = np.add(g, work, out=work)
+                g += np.multiply(v, self.momentum, out=self._scratch(params, 1))
             else:
-                g = self.velocity
-        params -= np.multiply(g, self.lr, out=self._scratch(params, 1))
+                direction = v
+        params -= np.multiply(direction, self.lr, out=g)
 
 
 class RMSprop(Optimizer):
@@ -225,14 +229,14 @@ class Adam(Optimizer):
             params *= decay
         self.t += 1
         t = float(self.t)
-        work, denom = self._scratch(params, 1), self._scratch(params, 2)
+        work = self._scratch(params, 1)
         self.m *= b1
         self.m += np.multiply(g, b1_, out=work)  # (1 - b1) g
         self.v *= b2
         np.multiply(g, b2_, out=work)
         work *= g
         self.v += work  # (1 - b2) g^2
-        np.sqrt(self.v, out=denom)
+        denom = np.sqrt(self.v, out=g)  # g (grads itself) is not needed any more
         denom /= math.sqrt(1 - self.beta2**t)
         denom += eps
         np.multiply(self.m, lr / (1 - self.beta1**t), out=work)
@@ -244,17 +248,20 @@ class Adam(Optimizer):
         Python numbers to at every call (the same bits), without the conversions, a third
         of a small array's call. lr in that dtype also as a model group holds it per
         parameter: a float32 group of one rounds its step as the model alone does.
-        decay: AdamW's factor 1 - lr wd, or None."""
-        lr, wd = self.lr, self.weight_decay
-        key = (dtype, lr if np.isscalar(lr) else id(lr), wd if np.isscalar(wd) else id(wd),
-               self.beta1, self.beta2, self.eps)
+        decay: AdamW's factor 1 - lr wd, or None.
+
+        Made again whenever one of the hyper-parameters is another object than they
+        were made from (a schedule setting ``lr``, say): an identity check, as lr and
+        weight_decay may be arrays, and cheaper than comparing values. The cache holds
+        those objects, so none of their ids can be reused while it does."""
+        made_from = (dtype, self.lr, self._weight_decay, self.beta1, self.beta2, self.eps)
         cached = self.__dict__.get("_constants_of")
-        if cached is None or cached[0] != key:
-            b1, b2 = self.beta1, self.beta2
+        if cached is None or not all(map(operator.is_, cached[0], made_from)):
+            _, lr, wd, b1, b2, eps = made_from
             lr = lr if isinstance(lr, np.ndarray) else np.asarray(lr, dtype)
             decay = 1 - lr * wd if self.decoupled and self._decays else None
             cached = self._constants_of = (
-                key, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, self.eps), dtype) + (decay,))
+                made_from, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, eps), dtype) + (decay,))
         return cached[1]
 
 

@@ -84,7 +84,9 @@ class Painter:
 def _paint(conn, parent_end) -> None:
     """The painter's child: imports matplotlib, then draws what it is sent until the
     pipe closes. Ctrl-C is the parent's to handle (it closes the painter)."""
+    global _IN_PAINTER
     parent_end.close()
+    _IN_PAINTER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.nice(19)
     try:
@@ -120,15 +122,45 @@ def _cmap(name: str):
 
 
 def _save(fig, path) -> list[Path]:
-    """Write the figure as PNG and SVG next to ``path``, each atomically."""
+    """Write the figure as PNG and SVG next to ``path``, each atomically. In the
+    painter's child the two are drawn at once, the SVG by a forked copy of the child
+    (``_draw_aside``): each format lays out and draws the whole figure again, and
+    the work they stood for is done by then, its cores free."""
     from .io import atomic_write
 
-    written = []
-    for fmt in FORMATS:
-        target = Path(path).with_suffix("." + fmt)
-        atomic_write(target, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI))
-        written.append(target)
-    return written
+    targets = [Path(path).with_suffix("." + fmt) for fmt in FORMATS]
+
+    def write(target):
+        atomic_write(target, lambda f: fig.savefig(f, format=target.suffix[1:], dpi=DPI))
+
+    aside = [(_draw_aside(write, target) if _IN_PAINTER else None, target) for target in targets[1:]]
+    try:
+        write(targets[0])
+    finally:
+        left = [target for pid, target in aside if pid is None or os.waitpid(pid, 0)[1] != 0]
+    for target in left:  # not drawn aside, or failed there: drawn here (its error raised here)
+        write(target)
+    return targets
+
+
+_IN_PAINTER = False  # True in the painter's child (``_paint``)
+
+
+def _draw_aside(write, target) -> int | None:
+    """``write(target)`` in a forked copy of this process; its pid, or None where
+    no fork could be made. It exits 0 when written, 1 on any failure."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the copy: write, and leave without running the parent's cleanup
+        code = 1
+        try:
+            write(target)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
 
 
 def plot_decision_boundary(model, X, y, path, *, title="decision boundary", resolution=300):

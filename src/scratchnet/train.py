@@ -292,7 +292,10 @@ def train_epoch(model, X, Y, y_idx, batch_size, rng, augment=None, *, order=None
                         continue
                 if seen is None:
                     seen = np.empty(lead + (min(rows, n),) + logits.shape[-1:], logits.dtype)
-                seen[..., s:s + yb.shape[-2], :] = logits
+                if lead:  # (a plain slice costs half of an index with ...)
+                    seen[:, s:s + yb.shape[-2]] = logits
+                else:
+                    seen[s:s + len(yb)] = logits
             if seen is None:  # every batch so far skipped: weight 0, nothing to count
                 continue
             # the chunk's loss and accuracy from its logits and the targets at hand
