@@ -149,7 +149,8 @@ def section(res) -> str:
               "child process that the command starts before the engine (`plots.Painter`): "
               "matplotlib's import runs there while the models train, at nice 19, so it takes only "
               "CPU the engine leaves idle; the figure is drawn and written when the results are "
-              "in, before the command returns. What the plot adds to a user's wait is the difference "
+              "in, before the command returns, PNG and SVG at once (the SVG by a fork of the "
+              "child: the engine's cores are free by then). What the plot adds to a user's wait is the difference "
               "of the around-the-engine medians (the engine's own time moves by more than that "
               f"from run to run here): {around['with the plot'] - around['--no-plot']:+.2f} s.", ""]
     plot = {k: float(np.median(v)) for k, v in res["plot"].items()}

@@ -19,7 +19,7 @@ a fixed hash seed. Needs valgrind with its headers and gcc
 (``apt-get install valgrind gcc``). Writes the "Single models: instructions per step
 before and after" section of docs/benchmarks.md.
 
-    python benchmarks/step_instructions.py                  # 68 runs, about 12 min here
+    python benchmarks/step_instructions.py                  # 68 runs, about 15 min here
     python benchmarks/step_instructions.py --only 'base|adam' --no-write
 """
 from __future__ import annotations
@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECTION = "Single models: instructions per step before and after"
 EPOCHS = 3  # 300 steps counted per cell
+MOONS = ROOT / "src" / "scratchnet" / "resources" / "tutorial_moons.npz"  # the tutorial's data
 DTYPES = ("float64", "float32")
 TOGGLE_C = "#include <valgrind/callgrind.h>\nvoid toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
 CHILD = """
@@ -49,8 +50,11 @@ import ctypes, gc, sys
 sys.path.insert(0, {here!r})
 import numpy as np
 import matrix
-dtype, factor, lib, epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ours = matrix.Scratchnet(matrix.workload("S", dtype, factor, matrix.size_data("S")))
+dtype, factor, lib, epochs, moons = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+with np.load(moons) as f:  # matrix.size_data("S") without regenerating the moons (an old commit
+    rows = matrix.SIZES["S"]["rows"]  # imports scikit-learn for that: minutes under callgrind)
+    data = f["X_train"][:rows], f["y_train"][:rows]
+ours = matrix.Scratchnet(matrix.workload("S", dtype, factor, data))
 ours.epoch(); ours.epoch()
 gc.collect(); gc.disable()
 toggle = ctypes.CDLL(lib).toggle
@@ -78,7 +82,8 @@ def per_step(src: Path, lib: Path, dtype: str, factor: str) -> float:
                    OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
         run = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
                               f"--callgrind-out-file={out}", sys.executable, "-c",
-                              CHILD.format(here=str(HERE)), dtype, factor, str(lib), str(EPOCHS)],
+                              CHILD.format(here=str(HERE)), dtype, factor, str(lib), str(EPOCHS),
+                              str(MOONS)],
                              env=env, check=True, capture_output=True, text=True)
         steps = int(run.stdout.split()[-1]) * EPOCHS
         summary = re.search(r"^summary: (\d+)", Path(out).read_text(), re.M)
