@@ -25,21 +25,12 @@ after" section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from report import write_section
+import callgrind
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 SECTION = "Model groups: instructions before and after"
 WORKLOADS = {
     "111-model sweep": "[MLP(hidden=(h,), seed=i, dtype=DT, **SEED) for h in range(3, 40) for i in range(3)]",
@@ -62,37 +53,15 @@ fit_group(models, X, y, epochs=EPOCHS, batch_size=10, threads=1, **kw)
 
 def instructions(src: Path, workload: str, dtype: str, epochs: int) -> int:
     """Instructions callgrind counts for one fresh process of the workload."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1",
-                   OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-        code = CHILD.format(models=WORKLOADS[workload])
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                        sys.executable, "-c", code, dtype, str(epochs)],
-                       env=env, check=True, capture_output=True)
-        summary = re.search(r"^summary: (\d+)", Path(out).read_text(), re.M)
-        return int(summary.group(1))
+    code = CHILD.format(models=WORKLOADS[workload])
+    return callgrind.collected(src, ["-c", code, dtype, str(epochs)])[0]
 
 
-def measure(before: str, jobs: int) -> dict:
-    if shutil.which("valgrind") is None:
-        raise SystemExit("group_instructions.py needs valgrind (apt-get install valgrind)")
-    rev = subprocess.run(["git", "rev-parse", "--short", "--verify", before + "^{commit}"],
-                         cwd=ROOT, capture_output=True, text=True)
-    if rev.returncode != 0:
-        raise SystemExit(f"--before {before!r} is not a commit of {ROOT}")
-    now = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip())
-    with tempfile.TemporaryDirectory(prefix="group-instructions-") as tmp:
-        archive = subprocess.run(["git", "archive", before, "src"], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        code = {"before": Path(tmp) / "src", "now": ROOT / "src"}
+def measure(args) -> dict:
+    with callgrind.sources(args.before) as (code, _, labels):
         runs = [(w, dt, which, ep) for w in WORKLOADS for dt in ("float64", "float32")
                 for which in code for ep in (1, 2)]
-        with ThreadPoolExecutor(jobs) as pool:
+        with ThreadPoolExecutor(args.jobs) as pool:
             counts = list(pool.map(lambda r: instructions(code[r[2]], r[0], r[1], r[3]), runs))
     found = dict(zip(runs, counts))
     rows = []
@@ -103,8 +72,7 @@ def measure(before: str, jobs: int) -> dict:
                 one, two = found[(w, dt, which, 1)], found[(w, dt, which, 2)]
                 row[which] = {"epoch": two - one, "setup": 2 * one - two}
             rows.append(row)
-    return {"rows": rows, "before": rev.stdout.strip(), "now": now + (" with changes" if dirty else ""),
-            "python": sys.version.split()[0]}
+    return {"rows": rows, **labels, "python": sys.version.split()[0]}
 
 
 def section(res: dict) -> str:
@@ -130,24 +98,5 @@ def section(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", default="01cf38b", help="the commit to compare with (default: "
-                   "%(default)s, the last hand-fused group engine)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--no-write", action="store_true", help="print only")
-    p.add_argument("--render", action="store_true",
-                   help="measure nothing: write the section again from results/group_instructions.json")
-    args = p.parse_args()
-    saved = HERE / "results" / "group_instructions.json"
-    res = json.loads(saved.read_text()) if args.render else measure(args.before, args.jobs)
-    text = section(res)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        if not args.render:
-            saved.write_text(json.dumps(res, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    callgrind.main(__doc__, SECTION, "group_instructions.json", measure, section)

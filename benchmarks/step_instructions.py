@@ -24,22 +24,16 @@ before and after" section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from report import write_section
+import callgrind
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+HERE, ROOT = callgrind.HERE, callgrind.ROOT
 SECTION = "Single models: instructions per step before and after"
 EPOCHS = 3  # 300 steps counted per cell
 MOONS = ROOT / "src" / "scratchnet" / "resources" / "tutorial_moons.npz"  # the tutorial's data
@@ -76,50 +70,25 @@ def factors() -> list[str]:
 
 def per_step(src: Path, lib: Path, dtype: str, factor: str) -> float:
     """Instructions per training step of one S cell, in a fresh process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1",
-                   OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-        run = subprocess.run(["valgrind", "--tool=callgrind", "--collect-atstart=no",
-                              f"--callgrind-out-file={out}", sys.executable, "-c",
-                              CHILD.format(here=str(HERE)), dtype, factor, str(lib), str(EPOCHS),
-                              str(MOONS)],
-                             env=env, check=True, capture_output=True, text=True)
-        steps = int(run.stdout.split()[-1]) * EPOCHS
-        summary = re.search(r"^summary: (\d+)", Path(out).read_text(), re.M)
-        return int(summary.group(1)) / steps
+    count, stdout = callgrind.collected(
+        src, ["-c", CHILD.format(here=str(HERE)), dtype, factor, str(lib), str(EPOCHS), str(MOONS)],
+        options=("--collect-atstart=no",))
+    return count / (int(stdout.split()[-1]) * EPOCHS)
 
 
-def measure(before: str, only: str | None, jobs: int) -> dict:
-    for tool in ("valgrind", "gcc"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"step_instructions.py needs {tool} (apt-get install valgrind gcc)")
-    rev = subprocess.run(["git", "rev-parse", "--short", "--verify", before + "^{commit}"],
-                         cwd=ROOT, capture_output=True, text=True)
-    if rev.returncode != 0:
-        raise SystemExit(f"--before {before!r} is not a commit of {ROOT}")
-    now = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip())
-    cells = [(dt, f) for dt in DTYPES for f in factors() if only is None or re.search(only, f)]
-    with tempfile.TemporaryDirectory(prefix="step-instructions-") as tmp:
-        lib = Path(tmp) / "toggle.so"
-        (Path(tmp) / "toggle.c").write_text(TOGGLE_C)
-        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(Path(tmp) / "toggle.c")],
-                       check=True)
-        archive = subprocess.run(["git", "archive", before, "src"], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        code = {"before": Path(tmp) / "src", "now": ROOT / "src"}
+def measure(args) -> dict:
+    cells = [(dt, f) for dt in DTYPES for f in factors() if args.only is None or re.search(args.only, f)]
+    with callgrind.sources(args.before, "gcc") as (code, tmp, labels):
+        lib = tmp / "toggle.so"
+        (tmp / "toggle.c").write_text(TOGGLE_C)
+        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(lib), str(tmp / "toggle.c")], check=True)
         runs = [(dt, f, which) for dt, f in cells for which in code]
-        with ThreadPoolExecutor(jobs) as pool:
+        with ThreadPoolExecutor(args.jobs) as pool:
             counts = list(pool.map(lambda r: per_step(code[r[2]], lib, r[0], r[1]), runs))
     found = dict(zip(runs, counts))
     rows = [{"dtype": dt, "factor": f, "before": found[(dt, f, "before")], "now": found[(dt, f, "now")]}
             for dt, f in cells]
-    return {"rows": rows, "before": rev.stdout.strip(), "now": now + (" with changes" if dirty else ""),
-            "python": sys.version.split()[0], "epochs": EPOCHS}
+    return {"rows": rows, **labels, "python": sys.version.split()[0], "epochs": EPOCHS}
 
 
 def section(res: dict) -> str:
@@ -144,25 +113,6 @@ def section(res: dict) -> str:
     return "\n".join(lines)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", default="01cf38b", help="the commit to compare with (default: "
-                   "%(default)s, the last hand-fused engine)")
-    p.add_argument("--only", help="a regular expression: the factors to run (base, adam, ...)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--no-write", action="store_true", help="print only")
-    p.add_argument("--render", action="store_true",
-                   help="measure nothing: write the section again from results/step_instructions.json")
-    args = p.parse_args()
-    saved = HERE / "results" / "step_instructions.json"
-    res = json.loads(saved.read_text()) if args.render else measure(args.before, args.only, args.jobs)
-    text = section(res)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        if not args.render:
-            saved.write_text(json.dumps(res, indent=2) + "\n")
-
-
 if __name__ == "__main__":
-    main()
+    callgrind.main(__doc__, SECTION, "step_instructions.json", measure, section, lambda p: p.add_argument(
+        "--only", help="a regular expression: the factors to run (base, adam, ...)"))
