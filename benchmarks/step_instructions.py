@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import callgrind
+import matrix
 
 HERE, ROOT = callgrind.HERE, callgrind.ROOT
 SECTION = "Single models: instructions per step before and after"
@@ -61,13 +62,6 @@ print(len(ours.X) // ours.batch_size)
 """
 
 
-def factors() -> list[str]:
-    sys.path.insert(0, str(HERE))
-    import matrix
-
-    return list(matrix.FACTORS)
-
-
 def per_step(src: Path, lib: Path, dtype: str, factor: str) -> float:
     """Instructions per training step of one S cell, in a fresh process."""
     count, stdout = callgrind.collected(
@@ -77,7 +71,7 @@ def per_step(src: Path, lib: Path, dtype: str, factor: str) -> float:
 
 
 def measure(args) -> dict:
-    cells = [(dt, f) for dt in DTYPES for f in factors() if args.only is None or re.search(args.only, f)]
+    cells = [(dt, f) for dt in DTYPES for f in matrix.FACTORS if args.only is None or re.search(args.only, f)]
     with callgrind.sources(args.before, "gcc") as (code, tmp, labels):
         lib = tmp / "toggle.so"
         (tmp / "toggle.c").write_text(TOGGLE_C)
