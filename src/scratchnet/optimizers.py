@@ -79,6 +79,30 @@ class Optimizer:
             grads += np.multiply(params, self.weight_decay, out=self._scratch(params, 0))
         return grads
 
+    def _constants(self, dtype):
+        """The rule's hyper-parameters as 0-d arrays of the parameters' dtype
+        (``_typed_constants``), made once for these hyper-parameters: the values NumPy
+        would convert the Python numbers to at every call (the same bits), without the
+        conversions, a third of a small array's call. lr stays an array where a model
+        group holds it per parameter.
+
+        Made again whenever one of the hyper-parameters (``_hyper_objects``, an
+        ``operator.attrgetter``) is another object than they were made from (a schedule
+        setting ``lr``, say): an identity check, as lr and weight_decay may be arrays,
+        and cheaper than comparing values. The cache holds those objects, so none of
+        their ids can be reused while it does."""
+        made_from = self._hyper_objects(self)
+        cached = self.__dict__.get("_constants_of")
+        if cached is None or cached[0] is not dtype or not all(map(operator.is_, cached[1], made_from)):
+            cached = self._constants_of = (dtype, made_from, self._typed_constants(dtype))
+        return cached[2]
+
+    def _typed_lr(self, dtype):
+        """lr as a 0-d array of ``dtype``, or as the model group's array it is. In the
+        dtype even where the rule multiplies a float32 array by it: a float32 group of
+        one then rounds its step as the model alone does."""
+        return self.lr if isinstance(self.lr, np.ndarray) else np.asarray(self.lr, dtype)
+
     def _scratch(self, params, i):
         """The i-th work array shaped like ``params``, kept between steps: an update
         rule's temporaries cost no allocation (and no page faults) after the first step."""
@@ -142,6 +166,8 @@ class SGD(Optimizer):
         params -= lr_grads
 
     def _step_full(self, params, grads):
+        # lr and momentum as Python numbers: two conversions cost less than the check of
+        # ``_constants``' cache (instructions per step of a 2-64-2 network, callgrind)
         g = self._gradient(params, grads)  # grads itself: the step's to overwrite
         direction = g
         if self.momentum:
@@ -175,34 +201,42 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
 
     def step(self, params, grads):
-        g = self._gradient(params, grads)
+        g = self._gradient(params, grads)  # grads itself: the step's to overwrite
         if not hasattr(self, "square_avg"):
             self.square_avg = np.zeros_like(params)
             if self.centered:
                 self.grad_avg = np.zeros_like(params)
             if self.momentum:
                 self.velocity = np.zeros_like(params)
-        work, denom = self._scratch(params, 1), self._scratch(params, 2)
-        self.square_avg *= self.alpha
-        np.multiply(g, 1 - self.alpha, out=work)
+        lr, alpha, alpha_, eps, momentum = self._constants(params.dtype)
+        work = self._scratch(params, 1)
+        self.square_avg *= alpha
+        np.multiply(g, alpha_, out=work)
         work *= g
         self.square_avg += work  # (1 - alpha) g^2
         if self.centered:
-            self.grad_avg *= self.alpha
-            self.grad_avg += np.multiply(g, 1 - self.alpha, out=work)
-            np.multiply(self.grad_avg, self.grad_avg, out=denom)
-            np.subtract(self.square_avg, denom, out=denom)
+            self.grad_avg *= alpha
+            self.grad_avg += np.multiply(g, alpha_, out=work)
+            np.multiply(self.grad_avg, self.grad_avg, out=work)
+            denom = np.subtract(self.square_avg, work, out=work)
             np.sqrt(denom, out=denom)
         else:
-            np.sqrt(self.square_avg, out=denom)
-        denom += self.eps
+            denom = np.sqrt(self.square_avg, out=work)
+        denom += eps
         if self.momentum:
-            self.velocity *= self.momentum
-            self.velocity += np.divide(g, denom, out=work)
-            params -= np.multiply(self.velocity, self.lr, out=work)
+            self.velocity *= momentum
+            self.velocity += np.divide(g, denom, out=g)
+            params -= np.multiply(self.velocity, lr, out=g)
         else:
-            np.multiply(g, self.lr, out=work)
-            params -= np.divide(work, denom, out=work)
+            g *= lr
+            params -= np.divide(g, denom, out=g)
+
+    _hyper_objects = operator.attrgetter("lr", "alpha", "eps", "momentum")
+
+    def _typed_constants(self, dtype):
+        """(lr, alpha, 1 - alpha, eps, momentum)."""
+        alpha = self.alpha
+        return (self._typed_lr(dtype),) + typed((alpha, 1 - alpha, self.eps, self.momentum), dtype)
 
 
 class Adam(Optimizer):
@@ -242,27 +276,14 @@ class Adam(Optimizer):
         np.multiply(self.m, lr / (1 - self.beta1**t), out=work)
         params -= np.divide(work, denom, out=work)
 
-    def _constants(self, dtype):
-        """(lr, b1, 1 - b1, b2, 1 - b2, eps, decay) as 0-d arrays of the parameters'
-        dtype, made once for these hyper-parameters: the values NumPy would convert the
-        Python numbers to at every call (the same bits), without the conversions, a third
-        of a small array's call. lr in that dtype also as a model group holds it per
-        parameter: a float32 group of one rounds its step as the model alone does.
-        decay: AdamW's factor 1 - lr wd, or None.
+    _hyper_objects = operator.attrgetter("lr", "_weight_decay", "beta1", "beta2", "eps")
 
-        Made again whenever one of the hyper-parameters is another object than they
-        were made from (a schedule setting ``lr``, say): an identity check, as lr and
-        weight_decay may be arrays, and cheaper than comparing values. The cache holds
-        those objects, so none of their ids can be reused while it does."""
-        made_from = (dtype, self.lr, self._weight_decay, self.beta1, self.beta2, self.eps)
-        cached = self.__dict__.get("_constants_of")
-        if cached is None or not all(map(operator.is_, cached[0], made_from)):
-            _, lr, wd, b1, b2, eps = made_from
-            lr = lr if isinstance(lr, np.ndarray) else np.asarray(lr, dtype)
-            decay = 1 - lr * wd if self.decoupled and self._decays else None
-            cached = self._constants_of = (
-                made_from, (lr,) + typed((b1, 1 - b1, b2, 1 - b2, eps), dtype) + (decay,))
-        return cached[1]
+    def _typed_constants(self, dtype):
+        """(lr, b1, 1 - b1, b2, 1 - b2, eps, decay); decay: AdamW's factor 1 - lr wd, or None."""
+        lr = self._typed_lr(dtype)
+        decay = 1 - lr * self._weight_decay if self.decoupled and self._decays else None
+        b1, b2 = self.beta1, self.beta2
+        return (lr,) + typed((b1, 1 - b1, b2, 1 - b2, self.eps), dtype) + (decay,)
 
 
 class AdamW(Adam):

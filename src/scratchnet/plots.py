@@ -108,11 +108,17 @@ def _paint(conn, parent_end) -> None:
 
 
 def _figure(ncols: int | None = None):
-    """A new figure of FIGSIZE at DPI, and its axes: one, or a row of ``ncols`` (a (1, ncols) array)."""
+    """A new figure of FIGSIZE at DPI, and its axes: one, or a row of ``ncols`` (a (1, ncols) array).
+
+    Titles sit at the top of their axes (``axes.titley`` 1): no figure here puts tick
+    labels above its axes, and matplotlib's automatic placement measures every axis's
+    extent at each draw to find that out (the same pixels, 4% of a figure's time here)."""
+    import matplotlib
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    return fig, fig.subplots() if ncols is None else fig.subplots(1, ncols, squeeze=False)
+    with matplotlib.rc_context({"axes.titley": 1.0}):
+        return fig, fig.subplots() if ncols is None else fig.subplots(1, ncols, squeeze=False)
 
 
 def _cmap(name: str):
@@ -131,7 +137,11 @@ def _save(fig, path) -> list[Path]:
     targets = [Path(path).with_suffix("." + fmt) for fmt in FORMATS]
 
     def write(target):
-        atomic_write(target, lambda f: fig.savefig(f, format=target.suffix[1:], dpi=DPI))
+        fmt = target.suffix[1:]
+        # PNG: zlib's fastest level; its default spends a sixth of the figure's time
+        # to make the file a tenth smaller
+        extra = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
+        atomic_write(target, lambda f: fig.savefig(f, format=fmt, dpi=DPI, **extra))
 
     aside = [(_draw_aside(write, target) if _IN_PAINTER else None, target) for target in targets[1:]]
     try:

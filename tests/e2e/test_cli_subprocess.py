@@ -160,3 +160,31 @@ def test_help_has_examples(tmp_path):
     for command in ([], ["train"], ["predict"]):
         text = scratchnet(*command, "--help", cwd=tmp_path).stdout
         assert "examples:" in text and "scratchnet train --resume" in text
+
+
+CONSOLE = """
+import atexit, sys, threading, time
+from scratchnet import cli
+atexit.register(print, "exit handler ran")
+if "thread" in sys.argv:  # a thread that is not a daemon: the exit waits for it
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+sys.argv = ["scratchnet", *sys.argv[1:2]]
+cli.console()
+"""
+
+
+@pytest.mark.parametrize("args, code", [(["--version"], 0), (["--bogus"], 2),
+                                        (["--version", "thread"], 0)])
+def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_exit_code(args, code):
+    # console() ends the process with os._exit after main(): what was printed, exit
+    # handlers and the exit code must all survive that, and a running thread is waited for
+    proc = subprocess.run([sys.executable, "-c", CONSOLE, *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == code, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[-1] == "exit handler ran"
+    if code == 0:
+        assert out[0].startswith("scratchnet ")
+    else:
+        assert proc.stderr.startswith("scratchnet: error:")
+    assert ("thread finished" in out) == ("thread" in args)
