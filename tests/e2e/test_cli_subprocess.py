@@ -177,9 +177,11 @@ cli.console()
                                         (["--version", "thread"], 0)])
 def test_the_fast_exit_runs_exit_handlers_flushes_and_keeps_the_exit_code(args, code):
     # console() ends the process with os._exit after main(): what was printed, exit
-    # handlers and the exit code must all survive that, and a running thread is waited for
+    # handlers and the exit code must all survive that, and a running thread is waited for.
+    # Output to a pipe is block-buffered unless PYTHONUNBUFFERED says otherwise: not here
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.run([sys.executable, "-c", CONSOLE, *args], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env=env)
     assert proc.returncode == code, proc.stderr
     out = proc.stdout.splitlines()
     assert out[-1] == "exit handler ran"
