@@ -145,8 +145,8 @@ def section(res) -> str:
               + ", ".join(f"{kind} {verdict(v <= 0.5)}" for kind, v in around.items())
               + ". Around the engine are Python and NumPy, scratchnet's modules, the tutorial's "
               "data (a copy shipped in the package: regenerating it imported scikit-learn, 2.3 s "
-              "here), the sweep's plan (its groups found with one probe model per distinct "
-              "setting), results.csv/json, the plot (sweep.png and .svg), and the exit: the "
+              "here), the sweep's plan (its groups found with one probe model per depth and "
+              "setting, not two per model), results.csv/json, the plot (sweep.png and .svg), and the exit: the "
               "command ends with `os._exit` once its exit handlers have run and its output is "
               "flushed (`cli.console`), as the interpreter's teardown, freeing every module and "
               "object one by one, took 0.1 s after a sweep here. The plot is drawn by a "

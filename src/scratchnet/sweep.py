@@ -217,24 +217,27 @@ def _can_group(probe) -> bool:
 
 def _groupable_key(spec, known=None):
     """What must be equal for two specs to share a group, or None if it trains alone.
-    ``known``: a dict of the keys found so far, by the spec's settings: specs that
-    differ only in point, trial and seed share a key, found with one probe model (half
-    a millisecond: two per spec were 56 ms of the tutorial's 111-model sweep here)."""
+    ``known``: a dict of the probes' answers so far (can the models group, may their
+    widths differ), by the spec's settings with ``hidden`` cut to its depth: the answers
+    depend on the layers' kinds, not on their widths, nor on point, trial and seed. A
+    probe model costs half a millisecond: two per spec were 56 ms of the tutorial's
+    111-model sweep here; it needs one."""
     settings = {k: v for k, v in spec.items() if k not in ("point", "trial", "seed")}
-    text = json.dumps(_jsonable(settings), sort_keys=True)
-    if known is not None and text in known:
-        return known[text]
-    probe = _probe({k: v for k, v in settings.items() if k in MODEL_KEYS})
-    key = None
-    if _can_group(probe):
-        shared = {k: v for k, v in settings.items() if k not in PER_MODEL}
-        shared["depth"] = len(spec["hidden"])
-        if not can_pad(probe):  # no padding: equal widths only
-            shared["hidden"] = spec["hidden"]
-        key = json.dumps(_jsonable(shared), sort_keys=True)
-    if known is not None:
-        known[text] = key
-    return key
+    kinds = json.dumps(_jsonable(dict(settings, hidden=len(spec["hidden"]))), sort_keys=True)
+    answers = None if known is None else known.get(kinds)
+    if answers is None:
+        probe = _probe({k: v for k, v in settings.items() if k in MODEL_KEYS})
+        answers = (_can_group(probe), can_pad(probe))
+        if known is not None:
+            known[kinds] = answers
+    groupable, paddable = answers
+    if not groupable:
+        return None
+    shared = {k: v for k, v in settings.items() if k not in PER_MODEL}
+    shared["depth"] = len(spec["hidden"])
+    if not paddable:  # equal widths only
+        shared["hidden"] = spec["hidden"]
+    return json.dumps(_jsonable(shared), sort_keys=True)
 
 
 def make_groups(specs, group_size: int = DEFAULT_GROUP_SIZE) -> list[dict]:
