@@ -215,21 +215,19 @@ def _can_group(probe) -> bool:
     return True
 
 
-def _groupable_key(spec, known=None):
+def _groupable_key(spec, known: dict):
     """What must be equal for two specs to share a group, or None if it trains alone.
-    ``known``: a dict of the probes' answers so far (can the models group, may their
-    widths differ), by the spec's settings with ``hidden`` cut to its depth: the answers
-    depend on the layers' kinds, not on their widths, nor on point, trial and seed. A
+    ``known``: the probes' answers so far (can the models group, may their widths
+    differ), filled here, by the spec's settings with ``hidden`` cut to its depth: the
+    answers depend on the layers' kinds, not on their widths, nor on point, trial and seed. A
     probe model costs half a millisecond: two per spec were 56 ms of the tutorial's
     111-model sweep here; it needs one."""
     settings = {k: v for k, v in spec.items() if k not in ("point", "trial", "seed")}
     kinds = json.dumps(_jsonable(dict(settings, hidden=len(spec["hidden"]))), sort_keys=True)
-    answers = None if known is None else known.get(kinds)
+    answers = known.get(kinds)
     if answers is None:
         probe = _probe({k: v for k, v in settings.items() if k in MODEL_KEYS})
-        answers = (_can_group(probe), can_pad(probe))
-        if known is not None:
-            known[kinds] = answers
+        answers = known[kinds] = (_can_group(probe), can_pad(probe))
     groupable, paddable = answers
     if not groupable:
         return None
@@ -268,7 +266,7 @@ def train_group(specs, X_train, y_train, X_test, y_test, threads=None, on_epoch=
     start = time.perf_counter()
     models = [_model(s) for s in specs]
     epochs, batch_size = specs[0]["epochs"], specs[0]["batch_size"]
-    if _groupable_key(specs[0]) is not None:
+    if _groupable_key(specs[0], {}) is not None:
         # scored below: the epochs' training loss would be computed for no one
         diverged = fit_group(models, X_train, y_train, epochs=epochs, batch_size=batch_size,
                              threads=threads, on_epoch=on_epoch, history=False)
