@@ -1,4 +1,5 @@
 """Model groups: a model trained in a group equals the same model trained alone."""
+import gc
 import os
 import threading
 
@@ -8,6 +9,7 @@ import pytest
 from scratchnet import MLP
 from scratchnet import train
 from scratchnet.group import Shard, fit_group
+from scratchnet import parallel
 from scratchnet.parallel import process_context
 
 SEED_PRESET = dict(lr=1e-4, init="normal", reduction="sum")  # the tutorial's training
@@ -117,6 +119,42 @@ def test_threads_do_not_change_a_single_bit(data):
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+class _Garbage:
+    """An object in a reference cycle whose destructor notes the process it ran in."""
+
+    def __init__(self, path):
+        self.path, self.cycle = path, self
+
+    def __del__(self):
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+def test_a_worker_never_destroys_the_callers_garbage(data, tmp_path, monkeypatch):
+    """A forked worker inherits this process's uncollected garbage; its collector must
+    not run their destructors there (onnxruntime's sessions hung a worker doing so:
+    their destructor waits on a thread that only this process has)."""
+    X, y = data
+    log = tmp_path / "destroyed"
+    worker = parallel._worker
+
+    def collecting_worker(*args):  # what a worker's collector may do at any allocation
+        gc.collect()
+        return worker(*args)
+
+    monkeypatch.setattr(parallel, "_worker", collecting_worker)
+    models = [MLP(hidden=h, seed=h, **DEFAULT_PRESET) for h in (3, 5)]
+    gc.collect()
+    gc.disable()  # the garbage stays uncollected here until the workers are forked
+    try:
+        _Garbage(log)
+        fit_group(models, X, y, epochs=2, batch_size=10, threads=2)
+    finally:
+        gc.enable()
+    gc.collect()
+    assert log.read_text().split() == [str(os.getpid())]
 
 
 def test_beside_other_threads_shards_train_here_with_the_same_bits(data):

@@ -159,3 +159,36 @@ def test_in_the_painter_the_svg_is_drawn_aside(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Figure, "savefig", fails_in_a_fork)
     assert_png_and_svg(plots.plot_sweep(*SWEEP_ARGS, tmp_path / "failed"), "failed")
+
+
+def test_the_copy_drawing_aside_never_destroys_the_painters_garbage(tmp_path):
+    """The forked copy inherits uncollected garbage; no destructor of it may run
+    there (see ``parallel.garbage_kept_from_forks``)."""
+    import gc
+    import os
+
+    log = tmp_path / "destroyed"
+
+    class Garbage:
+        def __init__(self):
+            self.cycle = self
+
+        def __del__(self):
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    def write(target):  # what the copy's collector may do at any allocation
+        gc.collect()
+        target.write_text("drawn")
+
+    gc.collect()
+    gc.disable()  # the garbage stays uncollected here until the fork
+    try:
+        Garbage()
+        pid = plots._draw_aside(write, tmp_path / "aside.svg")
+        assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        gc.enable()
+    gc.collect()
+    assert (tmp_path / "aside.svg").read_text() == "drawn"
+    assert log.read_text().split() == [str(os.getpid())]

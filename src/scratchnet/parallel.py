@@ -8,6 +8,8 @@ A shard is any object with ``train(X, Y, y_idx, epochs, batch_size, on_epoch)``,
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import threading
@@ -33,6 +35,24 @@ def process_context():
     return multiprocessing.get_context("fork")
 
 
+@contextlib.contextmanager
+def garbage_kept_from_forks():
+    """Fork inside this: the collector's objects are frozen meanwhile (``gc.freeze``), so
+    a forked child never collects what this process had not collected yet, and no
+    destructor of this process's objects runs there. Such a destructor can hang the
+    child: onnxruntime's inference session, left as garbage by an earlier export check,
+    waited forever in a worker on a thread only the parent has. Where objects were
+    frozen before (someone else's ``gc.freeze``), all stay frozen: unfreezing would
+    release theirs too."""
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        yield
+    finally:  # in this process only: a forked child leaves with os._exit, not through here
+        if not frozen_before:
+            gc.unfreeze()
+
+
 def train_shards(shards, args, on_epoch=None) -> list:
     """Train every shard on ``args`` (what ``shard.train`` takes besides ``on_epoch``),
     in worker processes where ``process_context`` allows, else one after another.
@@ -42,12 +62,13 @@ def train_shards(shards, args, on_epoch=None) -> list:
         return [shard.train(*args, on_epoch) for shard in shards]
     workers, pool = [], None
     try:
-        for shard in shards[1:]:  # all forks before any thread starts
-            here, there = context.Pipe(duplex=False)
-            proc = context.Process(target=_worker, args=(shard, args, there), daemon=True)
-            proc.start()
-            there.close()
-            workers.append((proc, here))
+        with garbage_kept_from_forks():
+            for shard in shards[1:]:  # all forks before any thread starts
+                here, there = context.Pipe(duplex=False)
+                proc = context.Process(target=_worker, args=(shard, args, there), daemon=True)
+                proc.start()
+                there.close()
+                workers.append((proc, here))
         pool = ThreadPoolExecutor(len(workers))  # they wait on the pipes, GIL released
         received = [pool.submit(_receive, shard, conn, on_epoch)
                     for shard, (_, conn) in zip(shards[1:], workers)]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .parallel import garbage_kept_from_forks
+
 FIGSIZE = (6.4, 4.8)
 DPI = 100
 FORMATS = ("png", "svg")
@@ -46,7 +48,8 @@ class Painter:
         here, there = ctx.Pipe()
         self._child = ctx.Process(target=_paint, args=(there, here), daemon=True,
                                   name="scratchnet-painter")
-        self._child.start()
+        with garbage_kept_from_forks():
+            self._child.start()
         there.close()
         self._conn = here
 
@@ -159,17 +162,18 @@ _IN_PAINTER = False  # True in the painter's child (``_paint``)
 def _draw_aside(write, target) -> int | None:
     """``write(target)`` in a forked copy of this process; its pid, or None where
     no fork could be made. It exits 0 when written, 1 on any failure."""
-    try:
-        pid = os.fork()
-    except OSError:
-        return None
-    if pid == 0:  # the copy: write, and leave without running the parent's cleanup
-        code = 1
+    with garbage_kept_from_forks():  # the copy leaves from inside it, with os._exit
         try:
-            write(target)
-            code = 0
-        finally:
-            os._exit(code)
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:  # the copy: write, and leave without running the parent's cleanup
+            code = 1
+            try:
+                write(target)
+                code = 0
+            finally:
+                os._exit(code)
     return pid
 
 
