@@ -55,6 +55,40 @@ def test_dropout_inactive_at_inference_and_keeps_the_mean(rng):
         L.Dropout(1.0)
 
 
+# a uniform that the first draw below makes, and the float32 number above it: a unit
+# drawn exactly at the rate is kept, one just below it dropped. This one's 32 bits end
+# in 8 zero bits (dropped by the float): its bits equal the threshold's
+_FIRST = np.random.default_rng(11).random((128, 256), dtype=np.float32).ravel()
+_DRAWN = _FIRST[np.flatnonzero(np.random.default_rng(11).bit_generator.random_raw(128 * 128)
+                               .view(np.uint32) % 256 == 0)[0]]
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.3, 0.5, 1e-7, 0.9999, float(_DRAWN),
+                                  float(np.nextafter(_DRAWN, np.float32(1)))])
+def test_dropout_masks_from_raw_bits_are_the_uniform_draws_own(rate):
+    """Large float32 masks come from the generator's raw bits: the same keep/drop of
+    every unit as ``rng.random(dtype=float32) >= rate`` on the same stream, draw after
+    draw, an odd-sized draw (which leaves half a word, so the next one draws as
+    uniforms) among them; a model group's streams likewise."""
+    shapes = [(128, 256), (256, 130), (129, 129), (128, 256), (129, 129), (256, 128)]
+    raw = [True, True, False, False, False, True]  # drawn from raw bits, or as uniforms
+    drop, reference = L.Dropout(rate), np.random.default_rng(11)
+    drop.rng = np.random.default_rng(11)
+    for shape, from_bits in zip(shapes, raw):
+        x = np.ones(shape, np.float32)
+        drop._buffers(x)[0][...] = np.nan  # the uniforms' buffer: left alone by raw bits
+        drop.forward(x, train=True)
+        expected = reference.random(shape, dtype=np.float32) >= np.float32(rate)
+        np.testing.assert_array_equal(drop.mask != 0, expected)
+        assert np.isnan(drop._buffers(x)[0]).all() == from_bits
+    group = L.Dropout(rate)
+    group.rng = [np.random.default_rng(s) for s in (3, 4)]
+    group.forward(np.ones((2, 128, 256), np.float32), train=True)
+    for s, mask in zip((3, 4), group.mask):
+        expected = np.random.default_rng(s).random((128, 256), dtype=np.float32) >= np.float32(rate)
+        np.testing.assert_array_equal(mask != 0, expected)
+
+
 @pytest.mark.parametrize("make", [L.BatchNorm1d, L.GELU, lambda: L.LeakyReLU(0.2)],
                          ids=["BatchNorm1d", "GELU", "LeakyReLU"])
 def test_model_axis_equals_separate_models(make, rng):

@@ -413,15 +413,35 @@ class Dropout(Layer):
             raise RuntimeError("Dropout has no random stream: build the model or set layer.rng")
         uniform, keep, mask, out, self.grad_in, rate, scale = self._buffers(x)
         if isinstance(self.rng, list):  # a model group: x (M, B, H), each model its own draws
-            for rng, own in zip(self.rng, uniform):
-                rng.random(out=own, dtype=own.dtype)
+            for rng, own, own_keep in zip(self.rng, uniform, keep):
+                self._draw_keep(rng, own, rate, own_keep)
         else:
-            self.rng.random(out=uniform, dtype=uniform.dtype)
-        np.greater_equal(uniform, rate, out=keep)
+            self._draw_keep(self.rng, uniform, rate, keep)
         np.copyto(mask, keep)  # 0 or 1 in x's dtype: a bool operand costs a cast in every product
         mask *= scale
         self.mask = mask
         return np.multiply(x, mask, out=out)
+
+    RAW_DRAW_MIN = 8192  # float32 draws from which the raw bits are read (below, fixed costs win)
+
+    @staticmethod
+    def _draw_keep(rng, uniform, rate, keep):
+        """keep = (u >= rate) for uniforms u = rng.random(dtype=uniform.dtype) drawn into
+        ``uniform``. Many float32 draws of PCG64 (``default_rng``'s) are compared as the
+        bits they are made of: the same stream and the same comparisons, and for 65,536
+        numbers two thirds of the time (108 against 158 us here). Each u is
+        (b >> 8) 2^-24 for the 32-bit halves b of the generator's 64-bit words
+        (``random_raw``), low half first, so u >= rate exactly where
+        b >= ceil(rate 2^24) 2^8."""
+        if (uniform.dtype == np.float32 and uniform.size >= Dropout.RAW_DRAW_MIN and np.little_endian
+                and uniform.size % 2 == 0 and type(rng.bit_generator) is np.random.PCG64):
+            threshold = int(np.ceil(float(rate) * 2.0 ** 24)) << 8
+            # no half word left over from an odd draw before: the stream starts on a word
+            if threshold < 2 ** 32 and not rng.bit_generator.state["has_uint32"]:
+                b = rng.bit_generator.random_raw(uniform.size // 2).view(np.uint32)
+                return np.greater_equal(b.reshape(uniform.shape), np.uint32(threshold), out=keep)
+        rng.random(out=uniform, dtype=uniform.dtype)
+        return np.greater_equal(uniform, rate, out=keep)
 
     def _buffers(self, x):
         bufs = self._scratch.get(x.shape)
