@@ -81,12 +81,34 @@ def test_dropout_masks_from_raw_bits_are_the_uniform_draws_own(rate):
         expected = reference.random(shape, dtype=np.float32) >= np.float32(rate)
         np.testing.assert_array_equal(drop.mask != 0, expected)
         assert np.isnan(drop._buffers(x)[0]).all() == from_bits
+        # the same state, the unused half word included (saved with the model)
+        assert drop.rng.bit_generator.state == reference.bit_generator.state
     group = L.Dropout(rate)
     group.rng = [np.random.default_rng(s) for s in (3, 4)]
     group.forward(np.ones((2, 128, 256), np.float32), train=True)
-    for s, mask in zip((3, 4), group.mask):
-        expected = np.random.default_rng(s).random((128, 256), dtype=np.float32) >= np.float32(rate)
+    for s, mask, rng in zip((3, 4), group.mask, group.rng):
+        own = np.random.default_rng(s)
+        expected = own.random((128, 256), dtype=np.float32) >= np.float32(rate)
         np.testing.assert_array_equal(mask != 0, expected)
+        assert rng.bit_generator.state == own.bit_generator.state
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.3, 1e-7, 0.5, 2.0 ** -24, 2.0 ** -25, 1 - 2.0 ** -24,
+                                  float(np.nextafter(np.float32(0.5), np.float32(0))),
+                                  float(np.nextafter(np.float32(0.5), np.float32(1))),
+                                  float(np.nextafter(np.float32(0.7), np.float32(1))), 0.99999999])
+def test_dropout_keep_threshold_is_where_the_float32_uniforms_reach_the_rate(rate):
+    """Every word b in a window around the rate, with its low 8 bits all 0 or all 1,
+    is at or above the threshold exactly where its float32 uniform (b >> 8) 2^-24
+    is >= rate (compared in float32, as the uniforms are)."""
+    rate32 = np.float32(rate)
+    threshold = L.Dropout._keep_threshold(rate32)
+    k = np.arange(max(0, int(float(rate32) * 2 ** 24) - 4), min(2 ** 24, int(float(rate32) * 2 ** 24) + 5))
+    reaches = (k.astype(np.float32) * np.float32(2.0 ** -24)) >= rate32
+    for low in (0, 255):
+        np.testing.assert_array_equal((k * 256 + low) >= threshold, reaches)
+    if threshold >= 2 ** 32:  # the rate rounds to 1 in float32: no uniform reaches it
+        assert rate32 == 1 and not reaches.any()
 
 
 @pytest.mark.parametrize("make", [L.BatchNorm1d, L.GELU, lambda: L.LeakyReLU(0.2)],
