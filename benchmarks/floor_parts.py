@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from common import machine, race  # noqa: E402
-from matrix import L_FACTORS, BlasFloor, Scratchnet, size_data, workload  # noqa: E402
+from matrix import L_FACTORS, BlasFloor, Scratchnet, code_state, size_data, workload  # noqa: E402
 from report import write_section  # noqa: E402
 
 TITLE = "L: the time above the BLAS floor"
@@ -216,9 +215,8 @@ def main():
                 cells.append(cell(factor, data, args.rounds))
                 print(f"L-{factor}: " + ", ".join(f"{k} {v:.3f}" for k, v in cells[-1]["ms"].items()),
                       file=sys.stderr)
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip() or "unknown"
-        res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+        res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "commit": code_state()["commit"] or "unknown",
                "machine": machine(), "cells": cells, "primitives": primitives(),
                "load": os.getloadavg()[0]}
     text = section(res)

@@ -1,3 +1,7 @@
+import contextlib
+import gc
+import os
+
 import numpy as np
 import pytest
 
@@ -23,3 +27,27 @@ def require(module: str):
     if os.environ.get("CI"):
         return importlib.import_module(module)
     return pytest.importorskip(module)
+
+
+@contextlib.contextmanager
+def uncollected_garbage(log):
+    """Garbage this process has not collected while the block runs: an object in a
+    reference cycle whose destructor appends the id of the process it runs in to
+    ``log``. After the block it is collected here, so ``log`` then names every process
+    that destroyed it (a forked child that collects inherited garbage adds its own)."""
+    class Garbage:
+        def __init__(self):
+            self.cycle = self
+
+        def __del__(self):
+            with open(log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+
+    gc.collect()
+    gc.disable()  # the garbage stays uncollected here until the block ends
+    try:
+        Garbage()
+        yield
+    finally:
+        gc.enable()
+    gc.collect()

@@ -6,6 +6,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import uncollected_garbage
 from scratchnet import MLP
 from scratchnet import train
 from scratchnet.group import Shard, fit_group
@@ -121,17 +122,6 @@ def test_threads_do_not_change_a_single_bit(data):
             np.testing.assert_array_equal(a, b)
 
 
-class _Garbage:
-    """An object in a reference cycle whose destructor notes the process it ran in."""
-
-    def __init__(self, path):
-        self.path, self.cycle = path, self
-
-    def __del__(self):
-        with open(self.path, "a") as f:
-            f.write(f"{os.getpid()}\n")
-
-
 def test_a_worker_never_destroys_the_callers_garbage(data, tmp_path, monkeypatch):
     """A forked worker inherits this process's uncollected garbage; its collector must
     not run their destructors there (onnxruntime's sessions hung a worker doing so:
@@ -146,14 +136,8 @@ def test_a_worker_never_destroys_the_callers_garbage(data, tmp_path, monkeypatch
 
     monkeypatch.setattr(parallel, "_worker", collecting_worker)
     models = [MLP(hidden=h, seed=h, **DEFAULT_PRESET) for h in (3, 5)]
-    gc.collect()
-    gc.disable()  # the garbage stays uncollected here until the workers are forked
-    try:
-        _Garbage(log)
+    with uncollected_garbage(log):
         fit_group(models, X, y, epochs=2, batch_size=10, threads=2)
-    finally:
-        gc.enable()
-    gc.collect()
     assert log.read_text().split() == [str(os.getpid())]
 
 

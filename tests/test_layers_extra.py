@@ -103,7 +103,8 @@ def test_dropout_keep_threshold_is_where_the_float32_uniforms_reach_the_rate(rat
     is >= rate (compared in float32, as the uniforms are)."""
     rate32 = np.float32(rate)
     threshold = L.Dropout._keep_threshold(rate32)
-    k = np.arange(max(0, int(float(rate32) * 2 ** 24) - 4), min(2 ** 24, int(float(rate32) * 2 ** 24) + 5))
+    near = int(float(rate32) * 2 ** 24)  # the uniforms' k (u = k 2^-24) next to the rate
+    k = np.arange(max(0, near - 4), min(2 ** 24, near + 5))
     reaches = (k.astype(np.float32) * np.float32(2.0 ** -24)) >= rate32
     for low in (0, 255):
         np.testing.assert_array_equal((k * 256 + low) >= threshold, reaches)

@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import uncollected_garbage
 
 import scratchnet as sn
 from scratchnet import plots
@@ -169,26 +170,12 @@ def test_the_copy_drawing_aside_never_destroys_the_painters_garbage(tmp_path):
 
     log = tmp_path / "destroyed"
 
-    class Garbage:
-        def __init__(self):
-            self.cycle = self
-
-        def __del__(self):
-            with open(log, "a") as f:
-                f.write(f"{os.getpid()}\n")
-
     def write(target):  # what the copy's collector may do at any allocation
         gc.collect()
         target.write_text("drawn")
 
-    gc.collect()
-    gc.disable()  # the garbage stays uncollected here until the fork
-    try:
-        Garbage()
+    with uncollected_garbage(log):
         pid = plots._draw_aside(write, tmp_path / "aside.svg")
         assert os.waitpid(pid, 0)[1] == 0
-    finally:
-        gc.enable()
-    gc.collect()
     assert (tmp_path / "aside.svg").read_text() == "drawn"
     assert log.read_text().split() == [str(os.getpid())]
